@@ -1,0 +1,31 @@
+"""The Celery app: four queues, routing by task name, reliability settings from config.settings."""
+
+from __future__ import annotations
+
+import os
+
+from celery import Celery
+from kombu import Queue
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+
+app = Celery("prompt_studio")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+
+QUEUES = ("ai", "query", "programs", "default")
+
+# Task name -> queue. Names are stable (Flower, operators and redeliveries rely on them).
+TASK_QUEUES = {
+    "workers.generate_sql": "ai",
+    "workers.execute_query": "query",
+    "workers.run_program": "programs",
+}
+
+
+def route_task(name: str, args, kwargs, options, task=None, **kw):  # noqa: ANN001 - Celery's router signature
+    return {"queue": TASK_QUEUES.get(name, "default")}
+
+
+app.conf.task_queues = [Queue(name, routing_key=name) for name in QUEUES]
+app.conf.task_routes = (route_task,)
+app.autodiscover_tasks(["workers"])

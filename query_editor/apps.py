@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class QueryEditorConfig(AppConfig):
+    name = "query_editor"
+    verbose_name = "Query editor"
