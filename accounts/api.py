@@ -8,8 +8,8 @@ from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
-from rest_framework_simplejwt.serializers import TokenObtainPairSerializer, TokenRefreshSerializer
 from rest_framework_simplejwt.exceptions import TokenError
+from rest_framework_simplejwt.serializers import TokenObtainPairSerializer, TokenRefreshSerializer
 
 from accounts import selectors, services
 from accounts.models import ApiKey
@@ -33,7 +33,9 @@ class TokenObtainView(APIView):
             serializer.is_valid(raise_exception=True)
         except TokenError as exc:
             raise Unauthorized(str(exc)) from None
-        return Response({"access": serializer.validated_data["access"], "refresh": serializer.validated_data["refresh"]})
+        return Response(
+            {"access": serializer.validated_data["access"], "refresh": serializer.validated_data["refresh"]}
+        )
 
 
 class TokenRefreshView(APIView):
@@ -58,8 +60,17 @@ class ApiKeyOut(serializers.ModelSerializer):
 
     class Meta:
         model = ApiKey
-        fields = ["id", "name", "prefix", "workspace_id", "created_by", "created_at", "last_used_at", "revoked_at",
-                  "is_active"]
+        fields = [
+            "id",
+            "name",
+            "prefix",
+            "workspace_id",
+            "created_by",
+            "created_at",
+            "last_used_at",
+            "revoked_at",
+            "is_active",
+        ]
 
 
 class ApiKeyIn(serializers.Serializer):
@@ -84,8 +95,9 @@ class ApiKeyListCreateView(APIView):
         membership = selectors.membership_resolve(
             user=request.user, workspace_id=data.validated_data.get("workspace_id"), api_key=request_api_key(request)
         )
-        key, token = services.api_key_create(workspace=membership.workspace, user=request.user,
-                                              name=data.validated_data["name"])
+        key, token = services.api_key_create(
+            workspace=membership.workspace, user=request.user, name=data.validated_data["name"]
+        )
         body = dict(ApiKeyOut(key).data)
         body["key"] = token
         return envelope(body, "API key created; the key is shown only once", status=201)
@@ -110,21 +122,26 @@ class MeView(APIView):
         workspaces = []
         for m in memberships:
             org = m.workspace.organization
-            organizations.setdefault(org.pk, {"id": org.pk, "name": org.name, "slug": org.slug,
-                                              "is_personal": org.is_personal})
-            workspaces.append({
-                "id": m.workspace.pk,
-                "name": m.workspace.name,
-                "slug": m.workspace.slug,
-                "organization_id": org.pk,
-                "role": m.role,
-                "pii_access": m.pii_access,
-                "phi_access": m.phi_access,
-            })
+            organizations.setdefault(
+                org.pk, {"id": org.pk, "name": org.name, "slug": org.slug, "is_personal": org.is_personal}
+            )
+            workspaces.append(
+                {
+                    "id": m.workspace.pk,
+                    "name": m.workspace.name,
+                    "slug": m.workspace.slug,
+                    "organization_id": org.pk,
+                    "role": m.role,
+                    "pii_access": m.pii_access,
+                    "phi_access": m.phi_access,
+                }
+            )
         key = request_api_key(request)
-        return envelope({
-            "user": {"id": user.pk, "username": user.get_username(), "email": getattr(user, "email", "")},
-            "auth": {"method": "api_key", "api_key_id": key.pk} if key else {"method": "jwt"},
-            "organizations": list(organizations.values()),
-            "workspaces": workspaces,
-        })
+        return envelope(
+            {
+                "user": {"id": user.pk, "username": user.get_username(), "email": getattr(user, "email", "")},
+                "auth": {"method": "api_key", "api_key_id": key.pk} if key else {"method": "jwt"},
+                "organizations": list(organizations.values()),
+                "workspaces": workspaces,
+            }
+        )

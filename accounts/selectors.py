@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import AnonymousUser, User
 from django.db.models import Q, QuerySet
 
 from accounts.models import ApiKey, Membership, Workspace
 from config.errors import BadRequest, NotFound
 
-AnyUser = AbstractBaseUser | AnonymousUser
+AnyUser = User | AnonymousUser
 
 
 def memberships_for(*, user: AnyUser, api_key: ApiKey | None = None) -> QuerySet[Membership]:
-    qs = Membership.objects.select_related("workspace", "workspace__organization", "user").filter(user_id=user.pk)
+    qs = Membership.objects.select_related("workspace", "workspace__organization", "user").filter(user_id=user.id or 0)
     if api_key is not None:  # a key is confined to its own workspace
         qs = qs.filter(workspace_id=api_key.workspace_id)
     return qs
@@ -61,6 +61,6 @@ def api_keys_visible(*, user: AnyUser, api_key: ApiKey | None = None) -> QuerySe
     member_ws = [m.workspace_id for m in memberships]
     return (
         ApiKey.objects.select_related("workspace", "created_by")
-        .filter(Q(workspace_id__in=admin_ws) | Q(workspace_id__in=member_ws, created_by_id=user.pk))
+        .filter(Q(workspace_id__in=admin_ws) | Q(workspace_id__in=member_ws, created_by_id=user.id))
         .order_by("-created_at", "-id")
     )

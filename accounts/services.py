@@ -5,16 +5,13 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 
-from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
 from accounts.models import ApiKey, Membership, Organization, Role, Workspace, hash_api_key
 from config.errors import BadRequest
-
-User = get_user_model()
 
 
 def _unique_slug(model: type[Organization] | type[Workspace], base: str) -> str:
@@ -28,7 +25,7 @@ def _unique_slug(model: type[Organization] | type[Workspace], base: str) -> str:
 
 @dataclass(frozen=True)
 class AccountResult:
-    user: AbstractBaseUser
+    user: User
     organization: Organization
     workspace: Workspace
     membership: Membership
@@ -77,7 +74,8 @@ def account_create(
         workspace = Workspace.objects.create(
             organization=organization,
             name=name,
-            slug=workspace_slug if workspace_slug and not Workspace.objects.filter(slug=workspace_slug).exists()
+            slug=workspace_slug
+            if workspace_slug and not Workspace.objects.filter(slug=workspace_slug).exists()
             else _unique_slug(Workspace, name),
             features={"ai.query_writer_enabled": True},
         )
@@ -105,7 +103,7 @@ def individual_account_create(*, username: str, password: str, email: str = "") 
     return result
 
 
-def api_key_create(*, workspace: Workspace, user: AbstractBaseUser, name: str) -> tuple[ApiKey, str]:
+def api_key_create(*, workspace: Workspace, user: User, name: str) -> tuple[ApiKey, str]:
     """Create a key and return it with its token; the token is not stored and cannot be shown again."""
     prefix = secrets.token_hex(6)
     token = f"ps_{prefix}_{secrets.token_urlsafe(32)}"

@@ -29,3 +29,9 @@ def route_task(name: str, args, kwargs, options, task=None, **kw):  # noqa: ANN0
 app.conf.task_queues = [Queue(name, routing_key=name) for name in QUEUES]
 app.conf.task_routes = (route_task,)
 app.autodiscover_tasks(["workers"])
+
+# Beat: a heartbeat through every queue, so operators see which queues have live workers.
+app.conf.beat_schedule = {
+    f"heartbeat-{queue}": {"task": "workers.heartbeat", "schedule": 60.0, "args": (queue,), "options": {"queue": queue}}
+    for queue in QUEUES
+}

@@ -62,7 +62,9 @@ def _normalize(exc: Exception) -> tuple[int, str, str, Any, dict[str, str]]:
     if isinstance(exc, DomainError):
         return exc.status, exc.code, exc.message, exc.details, headers
     if isinstance(exc, DjangoValidationError):
-        exc = drf.ValidationError(exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages})
+        exc = drf.ValidationError(
+            exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
+        )
     elif isinstance(exc, Http404):
         exc = drf.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):
@@ -126,4 +128,6 @@ def json_404(request: HttpRequest, exception: Exception | None = None) -> JsonRe
 def json_500(request: HttpRequest) -> JsonResponse:
     request_id = getattr(request, "request_id", "-")
     message = f"Internal server error (request id {request_id})"
-    return JsonResponse(render_error("envelope", 500, "INTERNAL_SERVER_ERROR", message, {"request_id": request_id}), status=500)
+    return JsonResponse(
+        render_error("envelope", 500, "INTERNAL_SERVER_ERROR", message, {"request_id": request_id}), status=500
+    )

@@ -75,7 +75,9 @@ class EnvelopePagination(BasePagination):
                         "items": schema,
                         "pagination": {
                             "type": "object",
-                            "properties": {k: {"type": "integer"} for k in ("page", "page_size", "total", "total_pages")},
+                            "properties": {
+                                k: {"type": "integer"} for k in ("page", "page_size", "total", "total_pages")
+                            },
                         },
                     },
                 },

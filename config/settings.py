@@ -87,6 +87,8 @@ try:
     _db = environ.Env.db_url_config(DATABASE_URL)
 except Exception as exc:  # django-environ raises several types for a bad URL
     raise ImproperlyConfigured(f"DATABASE_URL is not a valid database URL: {exc}") from None
+if not _db.get("ENGINE", "").startswith("django.db.backends."):
+    raise ImproperlyConfigured(f"DATABASE_URL is not a valid database URL: unknown scheme {_db.get('ENGINE')!r}")
 if _db["ENGINE"] == "django.db.backends.sqlite3":
     # Shared by the web process and the worker: WAL, a busy timeout and IMMEDIATE transactions,
     # or concurrent writers fail with "database is locked".
@@ -121,6 +123,7 @@ USE_TZ = True
 
 STATIC_URL = "/static/"
 STATIC_ROOT = VAR_DIR / "static"
+STATIC_ROOT.mkdir(exist_ok=True)
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
@@ -166,6 +169,7 @@ REST_FRAMEWORK = {
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
     "DATETIME_FORMAT": "%Y-%m-%dT%H:%M:%S.%fZ",
     "COERCE_DECIMAL_TO_STRING": False,
+    "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
 
 SIMPLE_JWT = {

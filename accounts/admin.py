@@ -1,0 +1,70 @@
+from django.contrib import admin, messages
+from django.http import HttpRequest
+
+from accounts.models import ApiKey, Membership, Organization, Workspace
+from accounts.services import api_key_create, api_key_revoke
+
+
+class WorkspaceInline(admin.TabularInline):
+    model = Workspace
+    extra = 0
+    fields = ["name", "slug", "row_cap", "statement_timeout_ms"]
+    show_change_link = True
+
+
+@admin.register(Organization)
+class OrganizationAdmin(admin.ModelAdmin):
+    list_display = ["name", "slug", "is_personal", "created_at"]
+    search_fields = ["name", "slug"]
+    list_filter = ["is_personal"]
+    inlines = [WorkspaceInline]
+
+
+class MembershipInline(admin.TabularInline):
+    model = Membership
+    extra = 0
+    autocomplete_fields = ["user"]
+    fields = ["user", "role", "pii_access", "phi_access", "attributes"]
+
+
+@admin.register(Workspace)
+class WorkspaceAdmin(admin.ModelAdmin):
+    list_display = ["name", "slug", "organization", "row_cap", "statement_timeout_ms", "created_at"]
+    search_fields = ["name", "slug", "organization__name"]
+    list_filter = ["organization"]
+    inlines = [MembershipInline]
+
+
+@admin.register(Membership)
+class MembershipAdmin(admin.ModelAdmin):
+    list_display = ["user", "workspace", "role", "pii_access", "phi_access"]
+    list_filter = ["role", "pii_access", "phi_access", "workspace"]
+    search_fields = ["user__username", "user__email", "workspace__slug"]
+    autocomplete_fields = ["user", "workspace"]
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(admin.ModelAdmin):
+    list_display = ["name", "prefix", "workspace", "created_by", "created_at", "last_used_at", "revoked_at"]
+    list_filter = ["workspace"]
+    search_fields = ["name", "prefix", "created_by__username"]
+    readonly_fields = ["prefix", "created_at", "last_used_at", "revoked_at"]
+    fields = ["name", "workspace", "created_by", "prefix", "created_at", "last_used_at", "revoked_at"]
+    autocomplete_fields = ["workspace", "created_by"]
+    actions = ["revoke"]
+
+    def save_model(self, request: HttpRequest, obj: ApiKey, form, change: bool) -> None:  # noqa: ANN001
+        if change:
+            super().save_model(request, obj, form, change)
+            return
+        # Created through the service so the secret is generated, hashed, and shown exactly once.
+        key, token = api_key_create(workspace=obj.workspace, user=obj.created_by, name=obj.name)
+        obj.pk = key.pk
+        obj.prefix, obj.key_hash, obj.created_at = key.prefix, key.key_hash, key.created_at
+        messages.warning(request, f"API key created. Copy it now, it will not be shown again: {token}")
+
+    @admin.action(description="Revoke selected API keys")
+    def revoke(self, request: HttpRequest, queryset) -> None:  # noqa: ANN001
+        for key in queryset:
+            api_key_revoke(key=key)
+        self.message_user(request, f"Revoked {queryset.count()} key(s).")
