@@ -1,0 +1,166 @@
+"""The driver layer: reach a data source, read its catalog, and run one read-only query on it.
+
+Pure Python, no Django. Each engine enforces read-only itself (a read-only transaction, a
+read-only file) and cancels on the server when a deadline passes or the caller's cancel event
+is set, so this layer stays safe even if the SQL validation in front of it were bypassed. The
+SQL itself is not inspected here; that is the governed path's job.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
+from types import ModuleType
+
+from connectors.types import ConnectionSpec, ResultColumn, TableInfo
+
+from . import duckdb, federation, mysql, postgres, sqlite
+from .errors import (
+    DataSourceUnavailable,
+    EngineError,
+    QueryCancelled,
+    QueryExecutionError,
+    QueryTimeout,
+)
+from .values import to_json_safe
+
+__all__ = [
+    "DataSourceUnavailable",
+    "EngineError",
+    "QueryCancelled",
+    "QueryExecutionError",
+    "QueryTimeout",
+    "TestResult",
+    "discover",
+    "execute",
+    "execute_federated",
+    "stream",
+    "stream_federated",
+    "test_connection",
+    "to_json_safe",
+]
+
+_ENGINES: dict[str, ModuleType] = {"postgres": postgres, "mysql": mysql, "sqlite": sqlite, "duckdb": duckdb}
+
+
+def _engine(spec: ConnectionSpec) -> ModuleType:
+    try:
+        return _ENGINES[spec.engine]
+    except KeyError:
+        raise ValueError(f"unknown engine {spec.engine!r}; expected one of {', '.join(_ENGINES)}") from None
+
+
+@dataclass
+class TestResult:
+    __test__ = False  # not a pytest test class
+
+    ok: bool
+    server_version: str | None
+    latency_ms: int
+    error_code: str | None = None
+    error_message: str | None = None
+
+
+def test_connection(spec: ConnectionSpec, *, timeout_s: float = 5) -> TestResult:  # noqa: PT028
+    """Connect, ask for the server version, and report; never raises."""
+    started = time.monotonic()
+
+    def elapsed() -> int:
+        return int((time.monotonic() - started) * 1000)
+
+    try:
+        version = _engine(spec).test(spec, timeout_s=timeout_s)
+    except EngineError as exc:
+        return TestResult(
+            ok=False, server_version=None, latency_ms=elapsed(), error_code=exc.code, error_message=exc.message
+        )
+    except Exception as exc:  # a connection test reports every failure instead of raising it
+        message = f"Unexpected error while connecting: {type(exc).__name__}"
+        return TestResult(
+            ok=False,
+            server_version=None,
+            latency_ms=elapsed(),
+            error_code=DataSourceUnavailable.code,
+            error_message=message,
+        )
+    return TestResult(ok=True, server_version=version, latency_ms=elapsed())
+
+
+test_connection.__test__ = False  # type: ignore[attr-defined]  # importing it into a test module must not collect it
+
+
+def discover(
+    spec: ConnectionSpec,
+    *,
+    schemas: list[str] | None = None,
+    sample_limit: int = 50,
+    sample_max_distinct: int = 50,
+) -> list[TableInfo]:
+    """Tables and views with their columns, keys, row estimates and (for low-cardinality text) samples."""
+    return _engine(spec).discover(
+        spec, schemas=schemas, sample_limit=sample_limit, sample_max_distinct=sample_max_distinct
+    )
+
+
+def execute(
+    spec: ConnectionSpec,
+    sql: str,
+    *,
+    timeout_ms: int,
+    max_rows: int,
+    cancel_event: threading.Event | None = None,
+    on_connected: Callable[[dict], None] | None = None,
+) -> tuple[list[ResultColumn], list[tuple]]:
+    """Run one read-only query and return its columns and at most `max_rows` rows."""
+    with _engine(spec).open_query(
+        spec,
+        sql,
+        timeout_ms=timeout_ms,
+        batch_size=max(1, min(max_rows, 10_000)),
+        cancel_event=cancel_event,
+        on_connected=on_connected,
+    ) as query:
+        rows = list(query.rows(max_rows=max_rows, batch_size=max(1, min(max_rows, 10_000))))
+        return query.columns, rows
+
+
+def execute_federated(
+    specs: dict[str, ConnectionSpec],
+    sql: str,
+    *,
+    timeout_ms: int,
+    max_rows: int,
+    cancel_event: threading.Event | None = None,
+) -> tuple[list[ResultColumn], list[tuple]]:
+    """Run one query over several sources, addressed as `<alias>.<schema>.<table>`."""
+    batch = max(1, min(max_rows, 10_000))
+    with federation.open_query(specs, sql, timeout_ms=timeout_ms, batch_size=batch, cancel_event=cancel_event) as query:
+        return query.columns, list(query.rows(max_rows=max_rows, batch_size=batch))
+
+
+def stream(
+    spec: ConnectionSpec, sql: str, *, timeout_ms: int, max_rows: int, batch_size: int = 200
+) -> AbstractContextManager[tuple[list[ResultColumn], Iterator[tuple]]]:
+    """A context manager yielding (columns, rows iterator); rows come from a server-side cursor in
+    batches, so memory stays constant. `timeout_ms` bounds the whole stream."""
+    return _stream(
+        _engine(spec).open_query(spec, sql, timeout_ms=timeout_ms, batch_size=batch_size), max_rows, batch_size
+    )
+
+
+def stream_federated(
+    specs: dict[str, ConnectionSpec], sql: str, *, timeout_ms: int, max_rows: int, batch_size: int = 200
+) -> AbstractContextManager[tuple[list[ResultColumn], Iterator[tuple]]]:
+    """`stream` over several sources through DuckDB."""
+    return _stream(
+        federation.open_query(specs, sql, timeout_ms=timeout_ms, batch_size=batch_size), max_rows, batch_size
+    )
+
+
+@contextmanager
+def _stream(opened: AbstractContextManager, max_rows: int, batch_size: int) -> Iterator[tuple[list, Iterator[tuple]]]:
+    with opened as query:
+        yield query.columns, query.rows(max_rows=max_rows, batch_size=batch_size)
