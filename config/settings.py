@@ -240,6 +240,8 @@ CELERY_TASK_SEND_SENT_EVENT = True
 CELERY_WORKER_SEND_TASK_EVENTS = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_CONNECTION_TIMEOUT = env_int("CELERY_BROKER_CONNECTION_TIMEOUT", 3, minimum=1)
+# A broker outage must answer the API's client quickly (503), not after minutes of retries.
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5}
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
@@ -253,6 +255,8 @@ AI_REQUEST_TIMEOUT = env_int("AI_REQUEST_TIMEOUT", 60, minimum=1)
 # --- Governed path limits -----------------------------------------------------------------------
 QUERY_DEFAULT_ROW_CAP = env_int("QUERY_DEFAULT_ROW_CAP", 10000, minimum=1)
 QUERY_DEFAULT_TIMEOUT_MS = env_int("QUERY_DEFAULT_TIMEOUT_MS", 30000, minimum=100)
+# SQLite / DuckDB data source files must live under one of these folders (admins register paths).
+DATA_SOURCE_FILE_ROOTS = [Path(p).resolve() for p in env_list("DATA_SOURCE_FILE_ROOTS", [str(VAR_DIR)])]
 
 # --- Logging ------------------------------------------------------------------------------------
 LOG_LEVEL = env_choice("LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR"))

@@ -3,6 +3,7 @@ import json
 from django.core.management.base import BaseCommand, CommandParser
 
 from accounts.demo import DEMO_PASSWORD, DEMO_USERNAME, OPERATOR_PASSWORD, OPERATOR_USERNAME, seed_demo_account
+from connectors.demo import seed_demo_source
 
 
 class Command(BaseCommand):
@@ -13,6 +14,7 @@ class Command(BaseCommand):
 
     def handle(self, *args: object, **options: object) -> None:
         account = seed_demo_account()
+        source = seed_demo_source(analyst=account.analyst)
         summary = {
             "workspace_id": account.workspace.pk,
             "workspace_slug": account.workspace.slug,
@@ -21,6 +23,7 @@ class Command(BaseCommand):
             "operator_username": OPERATOR_USERNAME,
             "operator_password": OPERATOR_PASSWORD,
             "api_key": account.api_key,
+            "data_source_id": source.pk,
         }
         if options["json"]:
             self.stdout.write(json.dumps(summary))
