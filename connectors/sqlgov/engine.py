@@ -56,7 +56,7 @@ def prepare_query(
 
     index = catalog_index(sources, dialect=dialect)
     tables = resolve_tables(root, index=index, federated=is_federated, allowed_schemas=allowed_schemas)
-    name_unnamed_projections(root)
+    name_unnamed_projections(root, dialect=dialect)
     root = _qualify(root, dialect=dialect, index_schema=index.mapping)
 
     output_columns = LineageAnalyzer(index=index, grants=grants).analyze(root)
@@ -66,7 +66,7 @@ def prepare_query(
         strip_catalogs(root)
     warnings += apply_row_cap(root, row_cap=row_cap)
     return PreparedQuery(
-        sql=root.sql(dialect=dialect),
+        sql=root.sql(dialect=dialect, comments=False),  # no comment reaches the server (MySQL /*! ... */)
         dialect=dialect,
         federated=is_federated,
         output_columns=output_columns,

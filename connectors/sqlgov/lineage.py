@@ -55,7 +55,15 @@ class Sensitivity:
 
 NOT_SENSITIVE = Sensitivity()
 
-_USAGE_CLAUSES = (("where", "WHERE"), ("group", "GROUP BY"), ("having", "HAVING"), ("order", "ORDER BY"))
+_USAGE_CLAUSES = (
+    ("where", "WHERE"),
+    ("group", "GROUP BY"),
+    ("having", "HAVING"),
+    ("order", "ORDER BY"),
+    ("qualify", "QUALIFY"),
+    ("limit", "LIMIT"),
+    ("offset", "OFFSET"),
+)
 
 
 class LineageAnalyzer:
@@ -81,6 +89,12 @@ class LineageAnalyzer:
             if check_usage:
                 self._check_usage(scope)
         root = scopes[-1]
+        for name, sensitivity in self._ordered[id(root)]:
+            if name == "*" and sensitivity.sensitive:
+                # Its output names are only known at run time, so masking by name cannot work.
+                raise GovernanceError.invalid(
+                    "unknown_column", "SELECT * could not be expanded from the catalog here; list the columns."
+                )
         return [
             OutputColumn(name=name, masked=self.masks(s), sensitivity=s.label, masking_style=s.style)
             for name, s in self._ordered[id(root)]
@@ -145,6 +159,9 @@ class LineageAnalyzer:
             if isinstance(current, exp.Column):
                 result = result.merge(self._column(current, scope))
                 continue
+            if isinstance(current, exp.TableColumn):  # a whole-row reference: row_to_json(u)
+                result = result.merge(self._whole_source(current.name, scope))
+                continue
             if current is not node and isinstance(current, exp.Query):
                 nested = self._scope_of_query.get(id(current))
                 if nested is not None:
@@ -153,24 +170,51 @@ class LineageAnalyzer:
                     continue
             if isinstance(current, exp.Count) and _counts_rows_only(current):
                 continue
+            if isinstance(current, exp.Star):  # a star the catalog could not expand
+                result = result.merge(self._all_sources(scope))
+                continue
             stack.extend(current.iter_expressions())
         return result
 
     def _column(self, column: exp.Column, scope: Scope) -> Sensitivity:
-        if isinstance(column.this, exp.Star):
-            return NOT_SENSITIVE
         table = column.table
+        if isinstance(column.this, exp.Star):  # t.* inside an expression: the whole row
+            return self._whole_source(table, scope) if table else self._all_sources(scope)
         if not table:
-            return self._projection_alias(column.name, scope)
-        current: Scope | None = scope
-        while current is not None:
-            source = current.sources.get(table)
-            if source is not None:
-                if isinstance(source, Scope):
-                    return self._scope_column(source, column.name)
-                return self._table_column(source, column.name)
-            current = current.parent
+            # A projection alias (ORDER BY total), or a whole-row reference (row_to_json(u)).
+            return self._projection_alias(column.name, scope).merge(self._whole_source(column.name, scope))
+        source = self._find_source(table, scope)
+        if isinstance(source, Scope):
+            return self._scope_column(source, column.name)
+        if isinstance(source, exp.Table):
+            return self._table_column(source, column.name)
         return NOT_SENSITIVE
+
+    def _find_source(self, name: str, scope: Scope) -> exp.Table | Scope | None:
+        current: Scope | None = scope
+        while current is not None:  # correlated references reach into enclosing scopes
+            source = current.sources.get(name)
+            if source is not None:
+                return source
+            current = current.parent
+        return None
+
+    def _whole_source(self, name: str, scope: Scope) -> Sensitivity:
+        source = self._find_source(name, scope)
+        result = NOT_SENSITIVE
+        if isinstance(source, Scope):
+            for sensitivity in self._scope_outputs(source).values():
+                result = result.merge(sensitivity)
+        elif isinstance(source, exp.Table) and (key := table_key(source)) is not None:
+            for column in self.index.tables[key][1].columns:
+                result = result.merge(self._table_column(source, column.name))
+        return result
+
+    def _all_sources(self, scope: Scope) -> Sensitivity:
+        result = NOT_SENSITIVE
+        for name in scope.sources:
+            result = result.merge(self._whole_source(name, scope))
+        return result
 
     def _projection_alias(self, name: str, scope: Scope) -> Sensitivity:
         """An unqualified column left by qualify refers to a projection alias (ORDER BY total)."""
@@ -198,8 +242,6 @@ class LineageAnalyzer:
         for arg, label in _USAGE_CLAUSES:
             if clause := expression.args.get(arg):
                 clauses.append((label, clause))
-        if clause := expression.args.get("qualify"):
-            clauses.append(("QUALIFY", clause))
         for join in expression.args.get("joins") or []:
             if on := join.args.get("on"):
                 clauses.append(("JOIN ON", on))

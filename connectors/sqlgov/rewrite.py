@@ -218,7 +218,7 @@ def _limit_value(limit: exp.Expr | None) -> int | None:
     return None
 
 
-def name_unnamed_projections(root: exp.Query) -> None:
+def name_unnamed_projections(root: exp.Query, *, dialect: str) -> None:
     """Give computed output columns readable names (`count`, `upper`) before qualify would call
     them `_col_0`; the alias is written into the SQL, so every engine returns the same name."""
     select = root
@@ -226,11 +226,15 @@ def name_unnamed_projections(root: exp.Query) -> None:
         select = select.this.unnest() if isinstance(select.this, exp.Subquery) else select.this
     if not isinstance(select, exp.Select):
         return
-    taken = {s.alias_or_name.lower() for s in select.expressions if s.alias_or_name}
+    taken = {
+        s.alias_or_name.lower()
+        for s in select.expressions
+        if isinstance(s, (exp.Alias, exp.Column)) or s.args.get("alias")
+    }
     for position, projection in enumerate(select.expressions):
-        if isinstance(projection, (exp.Alias, exp.Column, exp.Star)) or projection.alias_or_name:
+        if isinstance(projection, (exp.Alias, exp.Column, exp.Star)) or projection.args.get("alias"):
             continue
-        base = _projection_base_name(projection)
+        base = _projection_base_name(projection, dialect)
         name, suffix = base, 2
         while name.lower() in taken:
             name, suffix = f"{base}_{suffix}", suffix + 1
@@ -238,11 +242,13 @@ def name_unnamed_projections(root: exp.Query) -> None:
         select.expressions[position] = exp.alias_(projection, name, quoted=True, copy=False)
 
 
-def _projection_base_name(projection: exp.Expr) -> str:
-    if isinstance(projection, exp.Func):
-        name = projection.name if isinstance(projection, exp.Anonymous) else type(projection).sql_names()[0]
-        if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name or ""):
-            return name.lower()
+def _projection_base_name(projection: exp.Expr, dialect: str) -> str:
     if isinstance(projection, exp.Cast):
-        return _projection_base_name(projection.this)
+        return _projection_base_name(projection.this, dialect)
+    if isinstance(projection, exp.Literal):
+        return "value"
+    if isinstance(projection, exp.Func):
+        match = re.match(r"\s*([A-Za-z_][A-Za-z0-9_]*)\s*\(", projection.sql(dialect=dialect, comments=False))
+        if match:
+            return match.group(1).lower()
     return "expr"

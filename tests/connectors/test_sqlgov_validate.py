@@ -271,3 +271,20 @@ def test_the_shared_catalog_is_not_changed_by_a_query():
     before = [t.name for t in CRM.tables]
     prepare("SELECT * FROM users")
     assert [t.name for t in CRM.tables] == before
+
+
+def test_it_rejects_duckdb_columns_expressions_whose_names_are_unknown_until_run_time():
+    duck = crm_catalog(engine="duckdb", schema="main")
+    assert_rejected("SELECT COLUMNS('e.*') FROM users", "denied_function", mentions="columns", sources=[duck])
+
+
+def test_it_keeps_an_unexpandable_star_over_a_generated_series():
+    duck = crm_catalog(engine="duckdb", schema="main")
+    assert prepare("SELECT * FROM range(3)", sources=[duck]).tables == []
+
+
+def test_it_drops_comments_so_mysql_executable_comments_never_reach_the_server():
+    mysql = crm_catalog(engine="mysql", schema="shop")
+    prepared = prepare("SELECT id /*!50000 , SLEEP(10) */ FROM users -- trailing", sources=[mysql])
+    assert "/*" not in prepared.sql
+    assert "SLEEP" not in prepared.sql.upper()
