@@ -150,6 +150,7 @@ def open_query(
     conn = connect(spec, timeout_s=float(spec.options.get("connect_timeout", 10)))
     connection_id = conn.thread_id()
     query = OpenQuery(columns=[], fetch=lambda n: [])
+    cursors: list[pymysql.cursors.SSCursor] = []
     try:
         if on_connected is not None:
             on_connected({"connection_id": connection_id})
@@ -175,6 +176,7 @@ def open_query(
                         setup.execute("SET SESSION max_execution_time = %s", (max(1, int(timeout_ms)),))
                     setup.execute("START TRANSACTION READ ONLY")
                 cursor = conn.cursor(pymysql.cursors.SSCursor)  # unbuffered: rows stream from the server
+                cursors.append(cursor)
                 cursor.execute(sql)
                 return cursor, _columns(cursor)
 
@@ -190,16 +192,40 @@ def open_query(
             yield query
             dog.check()
     finally:
-        if not query.exhausted:
-            # Closing an unbuffered cursor would read every remaining row; stop the statement instead.
-            try:
-                kill_query(spec, connection_id)
-            except EngineError:
-                pass
+        _close(spec, conn, connection_id, cursors, exhausted=query.exhausted)
+
+
+def _close(
+    spec: ConnectionSpec,
+    conn: pymysql.connections.Connection,
+    connection_id: int,
+    cursors: list[pymysql.cursors.SSCursor],
+    *,
+    exhausted: bool,
+) -> None:
+    # An unbuffered cursor's close() reads every remaining row. Stop the statement on the server
+    # first so that only what is already in flight is read; if that fails, read nothing.
+    killed = False
+    if not exhausted:
         try:
-            conn.close()
-        except pymysql.MySQLError:
+            kill_query(spec, connection_id)
+            killed = True
+        except EngineError:
             pass
+    for cursor in cursors:
+        result = getattr(cursor, "_result", None)
+        if result is not None and not (exhausted or killed):
+            result.unbuffered_active = False
+        try:
+            cursor.close()
+        except pymysql.MySQLError:
+            pass  # the KILL QUERY error that ends the drained result
+        if result is not None:
+            result.unbuffered_active = False  # its __del__ must not read from the closed socket
+    try:
+        conn.close()
+    except pymysql.MySQLError:
+        pass
 
 
 def test(spec: ConnectionSpec, *, timeout_s: float) -> str:
