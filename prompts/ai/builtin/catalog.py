@@ -1,0 +1,239 @@
+"""The allowed catalog seen as words and a join graph.
+
+`SchemaIndex` answers the questions the engine asks of the schema: which table or column does a
+phrase name, which columns hold money, dates or labels, which known values (`sample_values`)
+appear in the question, and the shortest foreign-key path between two tables. Declared foreign
+keys are used first; a `<thing>_id` column is also taken to reference the table named `<thing>`
+(singular or plural) when that table has a primary key, because many schemas never declare FKs.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import deque
+from dataclasses import dataclass
+
+from sqlglot import exp
+
+from connectors.types import ColumnInfo, SourceCatalog, TableInfo
+
+from .words import (
+    MONEY_COLUMN_HINTS,
+    PRICE_COLUMN_HINTS,
+    QUANTITY_COLUMN_HINTS,
+    STOPWORDS,
+    forms,
+    phrase_key,
+    singular,
+    tokenize,
+)
+
+NUMERIC_RE = re.compile(r"int|numeric|decimal|real|float|double|money|number|serial", re.IGNORECASE)
+DATE_RE = re.compile(r"date|time", re.IGNORECASE)
+LABEL_NAMES = ("name", "title", "label", "full_name", "display_name", "code")
+
+
+@dataclass(frozen=True, eq=False)  # identity: one object per table per index
+class Table:
+    source: SourceCatalog
+    info: TableInfo
+
+    @property
+    def key(self) -> str:
+        return f"{self.source.alias}.{self.info.schema}.{self.info.name}"
+
+    @property
+    def name(self) -> str:
+        return self.info.name
+
+    @property
+    def words(self) -> tuple[str, ...]:
+        return tuple(tokenize(self.info.name))
+
+    @property
+    def noun(self) -> str:
+        """The table's name as one singular word ("order_items" -> "order_item")."""
+        return "_".join(phrase_key(self.words)) or self.info.name
+
+    def pk(self) -> ColumnInfo | None:
+        return next((c for c in self.info.columns if c.is_primary_key), None) or self.info.column("id")
+
+
+@dataclass(frozen=True, eq=False)
+class Edge:
+    """One hop of a join: `src.src_col = dst.dst_col`; `forward` when src holds the FK (many-to-one)."""
+
+    src: Table
+    src_col: str
+    dst: Table
+    dst_col: str
+    forward: bool
+
+
+def is_numeric(col: ColumnInfo) -> bool:
+    return bool(NUMERIC_RE.search(col.data_type)) and not DATE_RE.search(col.data_type)
+
+
+def is_date(col: ColumnInfo) -> bool:
+    return bool(DATE_RE.search(col.data_type))
+
+
+def is_key(table: Table, col: ColumnInfo) -> bool:
+    return col.is_primary_key or col.foreign_key is not None or col.name.lower() == "id" or col.name.endswith("_id")
+
+
+class SchemaIndex:
+    def __init__(self, catalogs: list[SourceCatalog]) -> None:
+        self.tables = [Table(source, info) for source in catalogs for info in source.tables]
+        self.edges: dict[str, list[Edge]] = {t.key: [] for t in self.tables}
+        for table in self.tables:
+            for col in table.info.columns:
+                target = self._referenced(table, col)
+                if target is not None and target[0].key != table.key:
+                    dst, dst_col = target
+                    self.edges[table.key].append(Edge(table, col.name, dst, dst_col, True))
+                    self.edges[dst.key].append(Edge(dst, dst_col, table, col.name, False))
+
+    def _referenced(self, table: Table, col: ColumnInfo) -> tuple[Table, str] | None:
+        fk = col.foreign_key
+        same_source = [t for t in self.tables if t.source is table.source]
+        if fk is not None:
+            for t in same_source:
+                if t.name.lower() == fk.table.lower() and (not fk.schema or t.info.schema == fk.schema):
+                    return t, fk.column
+            return None
+        if col.is_primary_key or not col.name.lower().endswith("_id"):
+            return None
+        stem = col.name.lower()[: -len("_id")]
+        for t in same_source:
+            pk = t.pk()
+            if pk is not None and t.name.lower() in {stem, stem + "s", stem + "es", stem[:-1] + "ies"}:
+                return t, pk.name
+        return None
+
+    # --- naming -------------------------------------------------------------------------------------------
+
+    def tables_named(self, words: tuple[str, ...]) -> list[Table]:
+        """Tables the phrase names: the table name (any number) or a synonym of a one-word name."""
+        key = phrase_key(words)
+        exact = [t for t in self.tables if phrase_key(t.words) == key]
+        if exact:
+            return exact
+        return [t for t in self.tables if len(t.words) == 1 and key in {phrase_key(f) for f in forms(t.words)}]
+
+    def columns_named(
+        self, words: tuple[str, ...], tables: list[Table] | None = None
+    ) -> list[tuple[Table, ColumnInfo]]:
+        """Columns the phrase names: `status`, `unit price`, `product category`, or a synonym (`state`)."""
+        key = phrase_key(words)
+        found: list[tuple[Table, ColumnInfo]] = []
+        for synonyms in (False, True):
+            for table in tables if tables is not None else self.tables:
+                for col in table.info.columns:
+                    col_words = tuple(tokenize(col.name))
+                    names = {phrase_key(col_words), phrase_key(table.words[-1:] + col_words)}
+                    if synonyms and len(col_words) == 1:
+                        names |= {phrase_key(f) for f in forms(col_words)}
+                    if key in names and (table, col) not in found:
+                        found.append((table, col))
+            if found:
+                return found
+        return found
+
+    def values_in(self) -> list[tuple[tuple[str, ...], Table, ColumnInfo, str]]:
+        """Every known value as (words, table, column, value), longest phrases first."""
+        out = []
+        for table in self.tables:
+            for col in table.info.columns:
+                for value in col.sample_values:
+                    words = tuple(tokenize(str(value)))
+                    if words and not all(w in STOPWORDS or w.isdigit() for w in words):
+                        out.append((words, table, col, str(value)))
+        out.sort(key=lambda item: -len(item[0]))
+        return out
+
+    # --- column roles -------------------------------------------------------------------------------------
+
+    def date_column(self, table: Table) -> ColumnInfo | None:
+        """The column that dates a row: `<table>_date` before other dates, event dates before `updated_at`."""
+
+        def rank(col: ColumnInfo) -> tuple[int, int]:
+            name = col.name.lower()
+            own = name.startswith(singular(table.words[-1]))
+            event = not name.startswith(("updated", "modified", "deleted"))
+            return (int(event), int(own) + int(name.endswith(("date", "_on", "_day"))))
+
+        dates = [c for c in table.info.columns if is_date(c)]
+        return max(dates, key=rank) if dates else None
+
+    def label_columns(self, table: Table) -> list[ColumnInfo]:
+        for name in LABEL_NAMES:
+            col = table.info.column(name)
+            if col is not None:
+                return [col]
+        pk = table.pk()
+        names = [c for c in table.info.columns if c.name.lower() in ("first_name", "last_name")]
+        if names:
+            return ([pk] if pk else []) + names
+        text = [c for c in table.info.columns if not is_numeric(c) and not is_date(c) and not is_key(table, c)]
+        if pk is None and text:
+            return text[:1]
+        return [pk] if pk else table.info.columns[:1]
+
+    def money_columns(self, table: Table, word: str) -> list[tuple[int, list[ColumnInfo]]]:
+        """(rank, columns) for `word` ("sales", "price"...) on `table`; two columns mean quantity x price."""
+        found: list[tuple[int, list[ColumnInfo]]] = []
+        numeric = [c for c in table.info.columns if is_numeric(c) and not is_key(table, c)]
+        for col in numeric:
+            name = col.name.lower()
+            if singular(word) in phrase_key(tuple(tokenize(name))):
+                found.append((4, [col]))
+            elif any(h in name for h in MONEY_COLUMN_HINTS) and not any(h in name for h in QUANTITY_COLUMN_HINTS):
+                found.append((3, [col]))
+            elif any(h in name for h in PRICE_COLUMN_HINTS):
+                found.append((1, [col]))
+        quantity = next((c for c in numeric if any(h in c.name.lower() for h in QUANTITY_COLUMN_HINTS)), None)
+        price = next((c for c in numeric if any(h in c.name.lower() for h in PRICE_COLUMN_HINTS)), None)
+        if quantity is not None and price is not None and word not in ("price", "prices", "cost", "costs"):
+            found.append((2, [quantity, price]))
+        return found
+
+    # --- joins --------------------------------------------------------------------------------------------
+
+    def path(self, src: Table, dst: Table) -> list[Edge] | None:
+        """The shortest FK path from src to dst, many-to-one hops preferred on ties; None if unreachable."""
+        if src.key == dst.key:
+            return []
+        seen = {src.key}
+        queue: deque[tuple[Table, list[Edge]]] = deque([(src, [])])
+        while queue:
+            table, hops = queue.popleft()
+            for edge in sorted(self.edges[table.key], key=lambda e: not e.forward):
+                if edge.dst.key in seen:
+                    continue
+                if edge.dst.key == dst.key:
+                    return [*hops, edge]
+                seen.add(edge.dst.key)
+                queue.append((edge.dst, [*hops, edge]))
+        return None
+
+    def find(self, node: exp.Table) -> Table | None:
+        """The catalog table a parsed table reference names."""
+        for table in self.tables:
+            if table.name.lower() != node.name.lower():
+                continue
+            if node.db and node.db.lower() != table.info.schema.lower():
+                continue
+            if node.catalog and node.catalog.lower() != table.source.alias.lower():
+                continue
+            return table
+        return None
+
+
+def table_expr(table: Table, alias: str, *, federated: bool) -> exp.Table:
+    schema = table.info.schema
+    if federated:
+        return exp.table_(table.name, db=schema, catalog=table.source.alias, alias=alias)
+    if schema and schema != table.source.default_schema:
+        return exp.table_(table.name, db=schema, alias=alias)
+    return exp.table_(table.name, alias=alias)

@@ -1,0 +1,268 @@
+"""Question -> SQL: choose the fact table, join what the plan needs, and render in the dialect.
+
+The fact ("base") table is where the measure lives. For a money word ("sales", "revenue") every
+money-like column of every table is a candidate (`SchemaIndex.money_columns`) and the best is
+chosen by, in order: every needed table reachable; no one-to-many hop (which would repeat the
+measure per child row); on a table the question names; how well its name fits the word; the
+fewest joins. A count is over the table the question names ("how many orders"), COUNT(DISTINCT
+pk) when a join fans out.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+import sqlglot
+from sqlglot import exp
+
+from connectors.types import SourceCatalog
+
+from .base import BuiltinAnswer, BuiltinCannotAnswer
+from .catalog import SchemaIndex, Table, is_numeric
+from .explain import explain_sql
+from .parse import Metric, Plan, check_unknown, parse, unknown_words
+from .sqlbuild import Dim, Joins, aliased, date_condition, dim_projections, value_condition
+
+AGG_NAMES = {"sum": "total", "avg": "average", "min": "min", "max": "max", "count": "count"}
+AGG_FUNCS = {"sum": exp.Sum, "avg": exp.Avg, "min": exp.Min, "max": exp.Max, "count": exp.Count}
+LIST_LIMIT = 100
+
+
+def generate_sql(
+    question: str, *, catalogs: list[SourceCatalog], dialect: str, today: date, federated: bool = False
+) -> BuiltinAnswer:
+    index = SchemaIndex(catalogs)
+    if not index.tables:
+        raise BuiltinCannotAnswer("there are no tables to query")
+    plan, q = parse(question, index, today)
+    check_unknown(q)
+    content = q.content()
+    unknown = unknown_words(q)
+    if not content or len(unknown) * 2 > len(content):
+        raise BuiltinCannotAnswer(
+            f"did not understand: {', '.join(unknown) or question.strip() or 'an empty question'}"
+        )
+    out_dialect = "duckdb" if federated else dialect
+    select = build(plan, index, federated=federated, dialect=out_dialect)
+    sql = select.sql(dialect=out_dialect)
+    sqlglot.parse_one(sql, read=out_dialect)  # what we emit must read back in its dialect
+    understood = len(content) - len(unknown)
+    return BuiltinAnswer(
+        sql=sql,
+        confidence=round(0.5 + 0.45 * understood / len(content), 2),
+        explanation=explain_sql(sql, dialect=out_dialect),
+        unmatched_terms=unknown,
+    )
+
+
+def _count_table(plan: Plan) -> Table | None:
+    used = {d.table.key for d in [*plan.dims, plan.subject] if d is not None and d.kind == "table" and d.table}
+    filtered = {f.table.key for f in plan.filters if f.table is not None}
+    free = [t for t in plan.entities if t.key not in used]
+    return next((t for t in free if t.key not in filtered), free[0] if free else None)
+
+
+def _needed(plan: Plan, dims: list[Dim]) -> list[Table]:
+    tables = [d.table for d in dims if d.kind != "time" and d.table is not None]
+    return tables + [f.table for f in plan.filters if f.table is not None]
+
+
+def _joins(index: SchemaIndex, base: Table, plan: Plan, dims: list[Dim], federated: bool) -> Joins | None:
+    joins = Joins(index, base, federated=federated)
+    for table in _needed(plan, dims):
+        if not joins.reach(table):
+            return None
+    if plan.date is not None or any(d.kind == "time" for d in dims):
+        source = joins.date_source()
+        if source is None:
+            return None
+        joins.reach(source[0])
+    return joins
+
+
+def build(plan: Plan, index: SchemaIndex, *, federated: bool, dialect: str) -> exp.Select:
+    dims = list(plan.dims)
+    metric = plan.metric
+    aggs = list(dict.fromkeys(plan.aggs))
+    count_table = _count_table(plan)
+    if metric is None and aggs and aggs != ["count"] and count_table is not None:
+        metric = Metric("money", count_table, word=f"{count_table.noun}_value")
+    if metric is None and count_table is not None and (aggs or dims or plan.subject):
+        metric = Metric("count", count_table, word=count_table.noun)
+    if metric is None and plan.subject is not None and not aggs:
+        raise BuiltinCannotAnswer("did not find what to rank by; say e.g. 'by revenue' or 'by number of orders'")
+
+    row_rank = (
+        plan.subject is not None
+        and plan.subject.kind == "table"
+        and metric is not None
+        and not aggs
+        and _on_table(index, metric, plan.subject.table)
+    )
+    if plan.subject is not None and not row_rank:
+        dims.insert(0, plan.subject)
+    if row_rank:
+        assert plan.subject is not None
+        metric = Metric(metric.kind, plan.subject.table, metric.column, metric.word)  # type: ignore[union-attr]
+
+    if metric is None:
+        if not plan.entities:
+            raise BuiltinCannotAnswer("did not find a table, measure or count to answer with")
+        return _list_rows(plan, index, plan.entities[0], federated)
+
+    joins, columns = _choose_base(plan, index, metric, dims, federated, entity_only=row_rank)
+    select = exp.select()
+    group: list[exp.Expression] = []
+    for dim in dims:
+        for expr, name in dim_projections(dim, joins):
+            select = select.select(aliased(expr, name), copy=False)
+            group.append(expr.copy())
+    if row_rank:
+        return _rank_rows(plan, joins, columns)
+    aggs = aggs or (["count"] if metric.kind == "count" else ["sum"])
+    measures = []
+    for agg in aggs:
+        expr, name = _measure(agg, metric, joins, columns, dialect)
+        measures.append(exp.column(name))
+        select = select.select(exp.alias_(expr, name), copy=False)
+    select = joins.apply(select)
+    select = _where(select, plan, joins, columns)
+    if group:
+        select = select.group_by(*group, copy=False)
+    if plan.sort is not None:
+        desc = plan.sort_descending if plan.sort_descending is not None else not isinstance(plan.sort, Dim)
+        select = select.order_by(exp.Ordered(this=_sort_expr(plan, joins, measures), desc=desc), copy=False)
+    elif dims and dims[0].kind == "time":
+        select = select.order_by(*[exp.column(name) for _, name in dim_projections(dims[0], joins)], copy=False)
+    elif group:
+        desc = plan.sort_descending if plan.sort_descending is not None else plan.descending
+        select = select.order_by(exp.Ordered(this=measures[0], desc=desc), copy=False)
+    if plan.limit:
+        select = select.limit(plan.limit, copy=False)
+    return select
+
+
+def _on_table(index: SchemaIndex, metric: Metric, table: Table | None) -> bool:
+    """Whether the measure is a column of `table` itself (so ranking its rows needs no grouping)."""
+    if table is None or metric.kind == "count":
+        return False
+    if metric.kind == "column":
+        return metric.table is table
+    word = metric.word.split("_")[-1]
+    return metric.table in (None, table) and any(rank >= 3 for rank, _ in index.money_columns(table, word))
+
+
+def _choose_base(plan: Plan, index: SchemaIndex, metric: Metric, dims: list[Dim], federated: bool, entity_only=False):
+    if metric.kind == "count":
+        assert metric.table is not None
+        joins = _joins(index, metric.table, plan, dims, federated)
+        if joins is None:
+            raise BuiltinCannotAnswer(f"cannot join '{metric.table.name}' to what the question groups or filters by")
+        return joins, []
+    if metric.kind == "column":
+        assert metric.table is not None
+        assert metric.column is not None
+        joins = _joins(index, metric.table, plan, dims, federated)
+        if joins is None:
+            raise BuiltinCannotAnswer(f"cannot join '{metric.table.name}' to what the question groups or filters by")
+        return joins, [metric.column]
+    hints = {t.key for t in plan.entities} | ({metric.table.key} if metric.table else set())
+    word = metric.word.split("_")[-1]
+    best = None
+    tables = [metric.table] if entity_only and metric.table else index.tables
+    for table in tables:
+        for rank, columns in index.money_columns(table, word):
+            joins = _joins(index, table, plan, dims, federated)
+            if joins is None:
+                continue
+            score = (not joins.fanout, table.key in hints, rank, -len(joins.edges))
+            if best is None or score > best[0]:
+                best = (score, joins, columns)
+    if best is None:
+        raise BuiltinCannotAnswer(f"did not find a money column for '{metric.word.replace('_', ' ')}'")
+    return best[1], best[2]
+
+
+def _metric_expr(joins: Joins, columns) -> exp.Expression:
+    exprs = [joins.col(joins.base, c) for c in columns]
+    return exprs[0] if len(exprs) == 1 else exp.Mul(this=exprs[0], expression=exprs[1])
+
+
+def _measure(agg: str, metric: Metric, joins: Joins, columns, dialect: str) -> tuple[exp.Expression, str]:
+    if metric.kind == "count" or not columns:
+        pk = joins.base.pk()
+        if joins.fanout and pk is not None:
+            expr: exp.Expression = exp.Count(this=exp.Distinct(expressions=[joins.col(joins.base, pk)]))
+        else:
+            expr = exp.Count(this=exp.Star())
+        return expr, f"{joins.base.noun}_count"
+    value = _metric_expr(joins, columns)
+    expr = AGG_FUNCS[agg](this=value)
+    types = " ".join(c.data_type.lower() for c in columns)
+    whole = "int" in types and len(columns) == 1
+    if agg == "avg" or (agg == "sum" and not whole):
+        if dialect == "postgres" and ("float" in types or "double" in types or "real" in types):
+            return expr, f"{AGG_NAMES[agg]}_{metric.word}"  # PostgreSQL has no ROUND(double precision, int)
+        expr = exp.Round(this=expr, decimals=exp.Literal.number(2))
+    return expr, f"{AGG_NAMES[agg]}_{metric.word}"
+
+
+def _where(select: exp.Select, plan: Plan, joins: Joins, columns) -> exp.Select:
+    for f in plan.filters:
+        if f.op != "=":
+            target = joins.col(f.table, f.column) if f.table and f.column else None
+            if target is None:
+                money = [c for c in columns if is_numeric(c)] or _base_money(joins)
+                if not money:
+                    raise BuiltinCannotAnswer(f"did not find what to compare with {f.values[0]}")
+                target = _metric_expr(joins, money)
+            op = {">": exp.GT, ">=": exp.GTE, "<": exp.LT, "<=": exp.LTE}[f.op]
+            select = select.where(op(this=target, expression=exp.Literal.number(f.values[0])), copy=False)
+        else:
+            assert f.table is not None
+            assert f.column is not None
+            select = select.where(value_condition(joins.col(f.table, f.column), f.values, negate=f.negate), copy=False)
+    if plan.date is not None:
+        source = joins.date_source()
+        assert source is not None
+        select = select.where(*date_condition(joins.col(*source), plan.date), copy=False)
+    return select
+
+
+def _base_money(joins: Joins):
+    """The base table's own money column ("orders over 1000" compares the order's amount)."""
+    money = sorted(joins.index.money_columns(joins.base, "amount"), key=lambda rc: -rc[0])
+    return money[0][1] if money and money[0][0] >= 3 else []
+
+
+def _sort_expr(plan: Plan, joins: Joins, measures: list[exp.Expression]) -> exp.Expression:
+    target = plan.sort
+    if isinstance(target, Dim) and target.kind != "time":
+        if target.table is not None and joins.reach(target.table):
+            return dim_projections(target, joins)[0][0]
+    if isinstance(target, Metric) and target.kind == "column" and target.table and target.column:
+        if joins.reach(target.table):
+            return joins.col(target.table, target.column)
+    return measures[0]
+
+
+def _rank_rows(plan: Plan, joins: Joins, columns) -> exp.Select:
+    cols = [joins.col(joins.base, c) for c in joins.base.info.columns]
+    select = joins.apply(exp.select(*cols))
+    select = _where(select, plan, joins, columns)
+    order = _metric_expr(joins, columns)
+    return select.order_by(exp.Ordered(this=order, desc=plan.descending)).limit(plan.limit or LIST_LIMIT)
+
+
+def _list_rows(plan: Plan, index: SchemaIndex, table: Table, federated: bool) -> exp.Select:
+    joins = _joins(index, table, plan, [], federated)
+    if joins is None:
+        raise BuiltinCannotAnswer(f"cannot join '{table.name}' to what the question filters by")
+    select = joins.apply(exp.select(*[joins.col(table, c) for c in table.info.columns]))
+    if joins.fanout:
+        select = select.distinct()
+    select = _where(select, plan, joins, _base_money(joins))
+    source = joins.date_source()
+    if source is not None and source[0] is table:
+        select = select.order_by(exp.Ordered(this=joins.col(*source), desc=True))
+    return select.limit(plan.limit or LIST_LIMIT)

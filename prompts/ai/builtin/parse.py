@@ -1,0 +1,318 @@
+"""Reading a question into a `Plan`: which measure, groupings, filters, date range, order and limit.
+
+Each pass claims the tokens it understood, in this order: date phrase; "top N <subject>" and
+"which <subject> has the most"; "by/per/each <dimension>" (or "by <measure>" when the phrase names
+a measure, which then ranks); known values (`sample_values`, optionally negated: "not cancelled");
+numeric comparisons ("over 500"); multi-word numeric columns; aggregate words; table names;
+money words and numeric columns; other column names (context). What is left is unknown.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import date
+
+from connectors.types import ColumnInfo
+
+from .base import BuiltinCannotAnswer
+from .catalog import SchemaIndex, Table, is_key, is_numeric
+from .dates import DateRange, find_date_range
+from .sqlbuild import Dim
+from .words import FILTER_WORDS, MONEY_WORDS, NUMBER, Question, number, tokenize
+
+AGGREGATES = [
+    ("total number of", "count"), ("how many", "count"), ("number of", "count"), ("count of", "count"),
+    ("count", "count"), ("sum of", "sum"), ("total", "sum"), ("sum", "sum"), ("average", "avg"),
+    ("avg", "avg"), ("mean", "avg"), ("most expensive", "max"), ("highest", "max"), ("maximum", "max"),
+    ("max", "max"), ("largest", "max"), ("biggest", "max"), ("cheapest", "min"), ("lowest", "min"),
+    ("minimum", "min"), ("min", "min"), ("smallest", "min"),
+]  # fmt: skip
+GRAINS = {
+    "day": "day", "date": "day", "daily": "day", "week": "week", "weekly": "week", "month": "month",
+    "monthly": "month", "year": "year", "yearly": "year", "annual": "year", "annually": "year",
+}  # fmt: skip
+ASCENDING = {"bottom", "worst", "lowest", "smallest", "least", "fewest", "cheapest"}
+NEGATORS = {"not", "excluding", "except", "without", "non", "exclude"}
+BOUNDARY = {"for", "in", "from", "with", "where", "and", "or", "the", "at", "on", "during", "since", "only"}
+COMPARE = {
+    "over": ">", "above": ">", "more than": ">", "greater than": ">", "exceeding": ">", "at least": ">=",
+    "under": "<", "below": "<", "less than": "<", "at most": "<=",
+}  # fmt: skip
+
+
+@dataclass
+class Metric:
+    kind: str  # "count" | "column" | "money"
+    table: Table | None = None
+    column: ColumnInfo | None = None
+    word: str = ""
+
+
+@dataclass
+class Filter:
+    table: Table | None
+    column: ColumnInfo | None  # None with op set: compare the measure's money column
+    values: list[str]
+    negate: bool = False
+    op: str = "="
+
+
+@dataclass
+class Plan:
+    date: DateRange | None = None
+    limit: int | None = None
+    descending: bool = True
+    sort_descending: bool | None = None  # an explicit "ascending"/"descending"
+    subject: Dim | None = None
+    dims: list[Dim] = field(default_factory=list)
+    aggs: list[str] = field(default_factory=list)
+    metric: Metric | None = None
+    sort: Dim | Metric | None = None
+    entities: list[Table] = field(default_factory=list)
+    filters: list[Filter] = field(default_factory=list)
+
+
+def resolve_dim(index: SchemaIndex, words: tuple[str, ...]) -> Dim | None:
+    if len(words) == 1 and words[0] in GRAINS:
+        return Dim("time", grain=GRAINS[words[0]])
+    for table, col in index.columns_named(words):
+        if not is_numeric(col) and not is_key(table, col):
+            return Dim("column", table, col)
+    tables = index.tables_named(words)
+    return Dim("table", tables[0]) if tables else None
+
+
+def resolve_metric(index: SchemaIndex, words: tuple[str, ...]) -> Metric | None:
+    for table, col in index.columns_named(words):
+        if is_numeric(col) and not is_key(table, col):
+            return Metric("column", table, col, word=col.name)
+    if len(words) == 1 and words[0] in MONEY_WORDS:
+        return Metric("money", word=words[0])
+    if len(words) == 2 and words[1] in MONEY_WORDS and index.tables_named(words[:1]):
+        return Metric("money", index.tables_named(words[:1])[0], word="_".join(words))
+    return None
+
+
+def _span_words(q: Question, start: int, limit: int = 4) -> list[str]:
+    out = []
+    for i in range(start, min(start + limit, len(q.tokens))):
+        if not q.free(i) or q.tokens[i] in BOUNDARY:
+            break
+        out.append(q.tokens[i])
+    return out
+
+
+def _leading_agg(words: list[str]) -> tuple[str | None, int]:
+    text = " ".join(words)
+    for phrase, agg in AGGREGATES:
+        if text == phrase or text.startswith(phrase + " "):
+            return agg, len(phrase.split())
+    return None, 0
+
+
+def _subject(q: Question, index: SchemaIndex, start: int, plan: Plan) -> None:
+    words = _span_words(q, start, 3)
+    for n in range(len(words), 0, -1):
+        dim = resolve_dim(index, tuple(words[:n]))
+        if dim is not None:
+            plan.subject = dim
+            q.claim(start, start + n, "subject")
+            return
+
+
+def pass_ranking(q: Question, index: SchemaIndex, plan: Plan) -> None:
+    for m in q.search(rf"\b(top|bottom|best|worst|first|highest|lowest|largest|biggest|smallest|limit) {NUMBER}\b"):
+        plan.limit, plan.descending = number(m.group(2)), m.group(1) not in ASCENDING
+        q.claim_match(m, "limit")
+        _subject(q, index, q.span(m)[1], plan)
+        return
+    superlative = r"(most|highest|largest|biggest|best|lowest|least|fewest|smallest|worst)"
+    verbs = r"(?:has|had|have|with|got|made|generated|brought|did|does|is|are|was|were|sold|placed|spent)"
+    for m in q.search(rf"\b(?:which|what) ((?:[a-z0-9]+ ){{0,2}}?[a-z0-9]+) {verbs}(?: in)?(?: the)? {superlative}\b"):
+        start, _ = q.span(m, 1)
+        _subject(q, index, start, plan)
+        if plan.subject is not None:
+            plan.limit, plan.descending = 1, m.group(2) not in ASCENDING
+            q.claim_match(m, "limit", 2)
+            for i in range(q.span(m)[0], q.span(m)[1]):
+                if q.free(i):
+                    q.claim(i, i + 1, "stop")
+        return
+    for m in q.search(r"\b(top|bottom)\b"):
+        plan.limit, plan.descending = 10, m.group(1) == "top"
+        q.claim_match(m, "limit")
+        _subject(q, index, q.span(m)[1], plan)
+
+
+def pass_by(q: Question, index: SchemaIndex, plan: Plan) -> None:
+    for m in q.search(r"\b(daily|weekly|monthly|yearly|annual|annually)\b"):
+        plan.dims.append(Dim("time", grain=GRAINS[m.group(1)]))
+        q.claim_match(m, "dim")
+    for m in q.search(r"\b(?:(sorted|ordered|ranked|sort|rank) )?(by|per|for each|for every|each|across) "):
+        start = q.span(m)[1]
+        words = _span_words(q, start)
+        if not words:
+            continue
+        sorting = bool(m.group(1))
+        n_used, target = _by_target(index, words, grouping=not sorting)
+        if target is None:
+            phrase = " ".join(words)
+            raise BuiltinCannotAnswer(f"did not find a column or table matching '{phrase}' after '{m.group(2)}'")
+        agg, target = target
+        if sorting:
+            plan.sort = target
+        elif isinstance(target, Dim):
+            plan.dims.append(target)
+        else:
+            _set_metric(plan, target)
+            if agg:
+                plan.aggs.append(agg)
+        q.claim_match(m, "by")
+        q.claim(start, start + n_used, "dim")
+
+
+def _by_target(index: SchemaIndex, words: list[str], *, grouping: bool):
+    """What "by <words>" names: a dimension to group by, else a measure (to rank or sort by)."""
+    agg, skip = _leading_agg(words)
+    prefixes = range(len(words), 0, -1)
+    if grouping and agg is None:
+        for n in prefixes:
+            if dim := resolve_dim(index, tuple(words[:n])):
+                return n, (None, dim)
+    for n in prefixes:  # a measure named whole ("total amount") before "total" + "amount"
+        metric = resolve_metric(index, tuple(words[:n]))
+        if metric is not None and metric.kind == "column":
+            return n, (None, metric)
+    rest = words[skip:]
+    for n in range(len(rest), 0, -1):
+        phrase = tuple(rest[:n])
+        if metric := resolve_metric(index, phrase):
+            return skip + n, (agg, metric)
+        if not grouping and agg is None and (dim := resolve_dim(index, phrase)):
+            return skip + n, (None, dim)
+        tables = index.tables_named(phrase)
+        if tables and (agg == "count" or not grouping):
+            return skip + n, ("count", Metric("count", tables[0], word=tables[0].noun))
+    return 0, None
+
+
+def pass_direction(q: Question, plan: Plan) -> None:
+    for m in q.search(r"\b(?:in )?(desc|descending|asc|ascending|alphabetical|alphabetically)(?: order)?\b"):
+        plan.sort_descending = m.group(1).startswith("desc")
+        q.claim_match(m, "sort")
+    for m in q.search(r"\b(highest|largest|biggest|most|lowest|smallest|least) first\b"):
+        plan.sort_descending = m.group(1) in ("highest", "largest", "biggest", "most")
+        q.claim_match(m, "sort")
+
+
+def pass_values(q: Question, index: SchemaIndex, plan: Plan) -> None:
+    mentioned = set(q.tokens)
+    by_phrase: dict[tuple[str, ...], list] = {}
+    for words, table, col, value in index.values_in():
+        by_phrase.setdefault(words, []).append((table, col, value))
+    for words, candidates in by_phrase.items():
+        for i in list(q.find_phrase(words)):
+
+            def mention(item, i=i):
+                table, col, _ = item
+                hits = set(tokenize(col.name)) | set(table.words) | {w.rstrip("s") for w in table.words}
+                return -len(hits & mentioned)
+
+            table, col, value = sorted(candidates, key=mention)[0]
+            negate = q.free(i - 1) and q.tokens[i - 1] in NEGATORS
+            q.claim(i - negate, i + len(words), "value")
+            existing = next((f for f in plan.filters if f.column is col and f.negate == negate), None)
+            if existing is not None:
+                existing.values.append(value)
+            else:
+                plan.filters.append(Filter(table, col, [value], negate))
+
+
+def pass_compare(q: Question, index: SchemaIndex, plan: Plan) -> None:
+    ops = "|".join(sorted(COMPARE, key=len, reverse=True))
+    for m in q.search(rf"\b({ops}) (\d+(?:\.\d+)?)\b"):
+        after = q.span(m)[1]
+        if after < len(q.tokens) and index.tables_named((q.tokens[after],)):
+            continue  # "more than 5 orders" counts rows; not supported, so left unknown
+        start = q.span(m)[0]
+        target = None
+        for n in (3, 2, 1):
+            if start - n >= 0 and all(q.free(j) for j in range(start - n, start)):
+                found = [tc for tc in index.columns_named(tuple(q.tokens[start - n : start])) if is_numeric(tc[1])]
+                if found:
+                    target = found[0]
+                    q.claim(start - n, start, "column")
+                    break
+        value = m.group(2)
+        plan.filters.append(Filter(*(target or (None, None)), values=[value], op=COMPARE[m.group(1)]))
+        q.claim_match(m, "compare")
+
+
+def pass_terms(q: Question, index: SchemaIndex, plan: Plan) -> None:
+    """Aggregates, multi-word numeric columns, tables, money words, and remaining column names."""
+    for n in (3, 2):
+        for i in range(len(q.tokens) - n + 1):
+            words = tuple(q.tokens[i : i + n])
+            if all(q.free(j) for j in range(i, i + n)) and (metric := resolve_metric(index, words)):
+                if metric.kind == "column":
+                    _set_metric(plan, metric)
+                    q.claim(i, i + n, "metric")
+    for phrase, agg in AGGREGATES:
+        for m in q.search(rf"\b{phrase}\b"):
+            plan.aggs.append(agg)
+            q.claim_match(m, "agg")
+    for n in (3, 2, 1):
+        for i in range(len(q.tokens) - n + 1):
+            words = tuple(q.tokens[i : i + n])
+            if all(q.free(j) for j in range(i, i + n)):
+                if n == 2 and (metric := resolve_metric(index, words)) and metric.kind == "money":
+                    _set_metric(plan, metric)
+                    q.claim(i, i + n, "metric")
+                elif tables := index.tables_named(words):
+                    plan.entities.append(tables[0])
+                    q.claim(i, i + n, "table")
+    for i, token in enumerate(q.tokens):
+        if q.free(i) and (metric := resolve_metric(index, (token,))):
+            _set_metric(plan, metric)
+            q.claim(i, i + 1, "metric")
+    for n in (3, 2, 1):
+        for i in range(len(q.tokens) - n + 1):
+            if all(q.free(j) for j in range(i, i + n)) and index.columns_named(tuple(q.tokens[i : i + n])):
+                q.claim(i, i + n, "column")
+
+
+def _set_metric(plan: Plan, metric: Metric) -> None:
+    if plan.metric is not None and (plan.metric.word, plan.metric.column) != (metric.word, metric.column):
+        raise BuiltinCannotAnswer(f"found two measures, '{plan.metric.word}' and '{metric.word}'; ask for one")
+    plan.metric = metric
+
+
+def parse(question: str, index: SchemaIndex, today: date) -> tuple[Plan, Question]:
+    q = Question(question)
+    plan = Plan(date=find_date_range(q, today))
+    pass_direction(q, plan)
+    pass_ranking(q, index, plan)
+    pass_by(q, index, plan)
+    pass_values(q, index, plan)
+    pass_compare(q, index, plan)
+    pass_terms(q, index, plan)
+    return plan, q
+
+
+def unknown_words(q: Question) -> list[str]:
+    return [q.tokens[i] for i in q.unknown()]
+
+
+def check_unknown(q: Question) -> None:
+    """Unknown numbers and unknown words right after a filter word would change the answer: refuse."""
+    for i in q.unknown():
+        token = q.tokens[i]
+        if re.fullmatch(r"[\d.:-]+", token):
+            raise BuiltinCannotAnswer(f"did not understand the number '{token}' in the question")
+        j = i - 1
+        while j >= 0 and q.roles[j] is None and q.tokens[j] in ("the", "a", "an"):
+            j -= 1
+        if j >= 0 and q.roles[j] is None and q.tokens[j] in FILTER_WORDS:
+            phrase = " ".join(q.tokens[j : i + 1])
+            raise BuiltinCannotAnswer(f"did not understand '{phrase}': '{token}' is not a known value, table or column")
