@@ -127,6 +127,11 @@ def test_it_computes_single_aggregates(demo, question, reference):
             "GROUP BY c.city ORDER BY a DESC",
         ),
         (
+            "how many orders by region and status",
+            "SELECT r.name, o.status, COUNT(*) AS n FROM orders o JOIN regions r ON r.id = o.region_id "
+            "GROUP BY r.name, o.status ORDER BY n DESC, r.name, o.status",
+        ),
+        (
             "revenue per month in 2024",
             "SELECT substr(order_date, 1, 7) AS m, ROUND(SUM(total_amount), 2) FROM orders "
             "WHERE order_date LIKE '2024-%' GROUP BY m ORDER BY m",

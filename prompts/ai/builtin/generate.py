@@ -18,7 +18,7 @@ from sqlglot import exp
 from connectors.types import SourceCatalog
 
 from .base import BuiltinAnswer, BuiltinCannotAnswer
-from .catalog import SchemaIndex, Table, is_numeric
+from .catalog import SchemaIndex, Table, is_date, is_numeric
 from .explain import explain_sql
 from .parse import Metric, Plan, check_unknown, parse, unknown_words
 from .sqlbuild import Dim, Joins, aliased, date_condition, dim_projections, value_condition
@@ -132,7 +132,7 @@ def build(plan: Plan, index: SchemaIndex, *, federated: bool, dialect: str) -> e
     if plan.sort is not None:
         desc = plan.sort_descending if plan.sort_descending is not None else not isinstance(plan.sort, Dim)
         select = select.order_by(exp.Ordered(this=_sort_expr(plan, joins, measures), desc=desc), copy=False)
-    elif dims and dims[0].kind == "time":
+    elif dims and (dims[0].kind == "time" or (dims[0].column is not None and is_date(dims[0].column))):
         select = select.order_by(*[exp.column(name) for _, name in dim_projections(dims[0], joins)], copy=False)
     elif group:
         desc = plan.sort_descending if plan.sort_descending is not None else plan.descending
