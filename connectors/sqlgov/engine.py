@@ -55,18 +55,21 @@ def prepare_query(
     check_functions(root)
 
     index = catalog_index(sources, dialect=dialect)
-    tables = resolve_tables(root, index=index, federated=is_federated, allowed_schemas=allowed_schemas)
-    name_unnamed_projections(root, dialect=dialect)
-    root = _qualify(root, dialect=dialect, index_schema=index.mapping)
-
-    output_columns = LineageAnalyzer(index=index, grants=grants).analyze(root)
-
-    warnings = apply_row_policies(root, policies=policies, index=index, federated=is_federated, bindings=bindings)
-    if not is_federated:
-        strip_catalogs(root)
-    warnings += apply_row_cap(root, row_cap=row_cap)
+    try:
+        tables = resolve_tables(root, index=index, federated=is_federated, allowed_schemas=allowed_schemas)
+        name_unnamed_projections(root, dialect=dialect)
+        root = _qualify(root, dialect=dialect, index_schema=index.mapping)
+        output_columns = LineageAnalyzer(index=index, grants=grants).analyze(root)
+        warnings = apply_row_policies(root, policies=policies, index=index, federated=is_federated, bindings=bindings)
+        if not is_federated:
+            strip_catalogs(root)
+        warnings += apply_row_cap(root, row_cap=row_cap)
+        final_sql = root.sql(dialect=dialect, comments=False)  # no comment reaches the server (MySQL /*! */)
+    except (SqlglotError, RecursionError) as exc:
+        # A query the analysis cannot follow is refused, never passed through unchecked.
+        raise GovernanceError.invalid("parse", f"The SQL could not be analysed: {exc}")
     return PreparedQuery(
-        sql=root.sql(dialect=dialect, comments=False),  # no comment reaches the server (MySQL /*! ... */)
+        sql=final_sql,
         dialect=dialect,
         federated=is_federated,
         output_columns=output_columns,

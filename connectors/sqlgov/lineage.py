@@ -255,6 +255,9 @@ class LineageAnalyzer:
                 clauses.append(("PARTITION BY", part))
             if order := window.args.get("order"):
                 clauses.append(("window ORDER BY", order))
+        group = expression.args.get("group")
+        if isinstance(group, exp.Group) and group.args.get("all"):  # DuckDB GROUP BY ALL: the plain projections
+            clauses += [("GROUP BY ALL", p) for p in expression.expressions if not p.find(exp.AggFunc)]
         for label, clause in clauses:
             sensitivity = self._expression(clause, scope)
             if self.masks(sensitivity):

@@ -243,6 +243,8 @@ def name_unnamed_projections(root: exp.Query, *, dialect: str) -> None:
 
 
 def _projection_base_name(projection: exp.Expr, dialect: str) -> str:
+    if isinstance(projection, exp.Window):
+        return _projection_base_name(projection.this, dialect)
     if isinstance(projection, exp.Cast):
         return _projection_base_name(projection.this, dialect)
     if isinstance(projection, exp.Literal):

@@ -171,6 +171,8 @@ def _describe(node: exp.Expr) -> str:
         return str(node.this).upper()
     if isinstance(node, exp.Into):
         return "SELECT ... INTO"
+    if isinstance(node, exp.Subquery):
+        return "a parenthesised query with outer clauses (remove the parentheses)"
     if isinstance(node, exp.Lock):
         return "FOR UPDATE" if node.args.get("update") else "FOR SHARE"
     return node.key.upper()

@@ -7,7 +7,7 @@ import pytest
 
 from connectors.sqlgov import GovernanceError
 from connectors.types import Grants
-from tests.connectors.test_sqlgov_fixtures import prepare
+from tests.connectors.test_sqlgov_fixtures import crm_catalog, prepare
 
 
 def columns(sql: str, grants: Grants | None = None) -> dict[str, tuple[bool, str | None, str]]:
@@ -204,3 +204,10 @@ def test_computed_columns_get_readable_names():
         "upper_2",
         "value",
     ]
+
+
+def test_it_rejects_duckdb_group_by_all_over_a_masked_column():
+    duck = crm_catalog(engine="duckdb", schema="main")
+    with pytest.raises(GovernanceError, match="GROUP BY ALL"):
+        prepare("SELECT email, COUNT(*) AS n FROM users GROUP BY ALL", sources=[duck])
+    assert prepare("SELECT region, MAX(email) AS m FROM users GROUP BY ALL", sources=[duck]).output_columns[1].masked
