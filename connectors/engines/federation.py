@@ -62,7 +62,9 @@ def _option_string(options: dict, quote_char: str) -> str:
     return " ".join(parts)
 
 
-def _attach(conn: duckdb.DuckDBPyConnection, alias: str, spec: ConnectionSpec, loaded: set[str]) -> None:
+def _attach(
+    conn: duckdb.DuckDBPyConnection, alias: str, spec: ConnectionSpec, loaded: set[str], *, timeout_ms: int
+) -> None:
     if spec.engine in _SCANNERS and spec.engine not in loaded:
         conn.execute(f"LOAD {_literal(extension_path(spec.engine))}")
         loaded.add(spec.engine)
@@ -78,6 +80,10 @@ def _attach(conn: duckdb.DuckDBPyConnection, alias: str, spec: ConnectionSpec, l
         options = dict(spec.options)
         if spec.engine == "postgres":
             options.setdefault("connect_timeout", 10)
+            # DuckDB's interrupt() does not cancel a statement already sent to PostgreSQL, so every
+            # scanner connection gets the deadline (and read-only) from the server itself.
+            server_side = f"-c statement_timeout={max(1, int(timeout_ms))} -c default_transaction_read_only=on"
+            options["options"] = f"{options.get('options', '')} {server_side}".strip()
             path = _option_string(options, "'")
         else:
             path = _option_string({k: v for k, v in options.items() if k.startswith("ssl")}, '"')
@@ -103,7 +109,7 @@ def _attach_error(alias: str, spec: ConnectionSpec, exc: duckdb.Error) -> DataSo
     return DataSourceUnavailable(f"Source {alias!r}: {cause.message}")
 
 
-def connect(specs: dict[str, ConnectionSpec]) -> duckdb.DuckDBPyConnection:
+def connect(specs: dict[str, ConnectionSpec], *, timeout_ms: int) -> duckdb.DuckDBPyConnection:
     if not specs:
         raise ValueError("federation needs at least one source")
     for alias in specs:
@@ -114,7 +120,7 @@ def connect(specs: dict[str, ConnectionSpec]) -> duckdb.DuckDBPyConnection:
         loaded: set[str] = set()
         for alias, spec in specs.items():
             try:
-                _attach(conn, alias, spec, loaded)
+                _attach(conn, alias, spec, loaded, timeout_ms=timeout_ms)
             except duckdb.Error as exc:
                 raise _attach_error(alias, spec, exc) from None
         conn.execute("SET enable_external_access = false")
@@ -135,7 +141,7 @@ def open_query(
     cancel_event: threading.Event | None = None,
 ) -> Iterator[OpenQuery]:
     raise_if_cancelled(cancel_event)
-    conn = connect(specs)
+    conn = connect(specs, timeout_ms=timeout_ms)
     secrets = tuple(spec.password for spec in specs.values() if spec.password)
     try:
         with run_query(

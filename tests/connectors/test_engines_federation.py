@@ -178,3 +178,17 @@ def test_stream_federated_yields_batches(pg_spec, sqlite_spec):
         assert [c.name for c in columns] == ["id"]
         values = [row[0] for row in rows]
     assert values == list(range(1, 501))
+
+
+def test_timeout_also_stops_the_statement_on_postgres(pg_spec):
+    # DuckDB's interrupt() cannot reach a statement already sent to PostgreSQL; the scanner's
+    # connections carry statement_timeout so the server stops it too.
+    marker = "fed_timeout_marker"
+    with pytest.raises(QueryTimeout):
+        execute_federated(
+            {"pg": pg_spec},
+            f"SELECT * FROM postgres_query('pg', 'SELECT pg_sleep(5) /* {marker} */')",
+            timeout_ms=300,
+            max_rows=1,
+        )
+    assert test_engines_postgres._wait_until_gone(pg_spec, marker) == []
