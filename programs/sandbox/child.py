@@ -203,10 +203,18 @@ class PrintScope:
         return "".join(self.__parts)
 
 
+def _is_open(fd: int) -> bool:
+    try:
+        os.fstat(fd)
+    except OSError:
+        return False
+    return True
+
+
 def lock_down() -> None:
     """Tighten what the parent's preexec could not: no new file descriptors, and (as root) no root."""
-    open_fds = [int(fd) for fd in os.listdir("/proc/self/fd")]
-    ceiling = max(open_fds) + 1
+    listed = [int(fd) for fd in os.listdir("/proc/self/fd")]  # includes the (now closed) fd of the listing
+    ceiling = max(fd for fd in listed if _is_open(fd)) + 1
     resource.setrlimit(resource.RLIMIT_NOFILE, (ceiling, ceiling))
     if os.geteuid() == 0:
         uid = PRIVATE_UID_BASE + os.getpid()

@@ -45,6 +45,8 @@ MEMORY_FLOOR_BYTES = 64 * 1024**2  # the child needs ~20 MB of address space at 
 STARTUP_NOFILE = 32
 STDERR_KEEP_BYTES = 16 * 1024
 EXIT_GRACE_S = 2.0
+# All artifacts a program stores in one run, together, may hold this many times max_artifact_bytes.
+TOTAL_ARTIFACT_FACTOR = 5
 
 CLONE_NEWUSER = 0x10000000
 CLONE_NEWNET = 0x40000000
@@ -126,6 +128,21 @@ def _child_env(home: str) -> dict[str, str]:
     return {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "HOME": home}
 
 
+def start_child(*, limits: Limits, workdir: str, argv: list[str] | None = None) -> subprocess.Popen[bytes]:
+    """Start the sandboxed child process (argv overridable so tests can probe the process-level limits)."""
+    return subprocess.Popen(
+        argv or [sys.executable, "-I", "-S", "-B", "-c", BOOTSTRAP],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=workdir,
+        env=_child_env(workdir),
+        close_fds=True,
+        start_new_session=True,
+        preexec_fn=functools.partial(_limit_child, limits),  # noqa: PLW1509
+    )
+
+
 class _Run:
     def __init__(self, *, artifacts: list[dict[str, Any]], host: HostServices, limits: Limits) -> None:
         self.host = host
@@ -135,6 +152,7 @@ class _Run:
         self.output_size = 0
         self.accessed: list[str] = []
         self.modified: dict[str, dict[str, Any]] = {}
+        self.artifact_sizes: dict[str, int] = {}
         self.llm_usages: list[dict[str, Any]] = []
         self.stderr = bytearray()
         self.error: str | None = None
@@ -147,17 +165,7 @@ class _Run:
 
     def execute(self, code: str) -> ProgramOutcome:
         with tempfile.TemporaryDirectory(prefix="program-") as workdir:
-            proc = subprocess.Popen(
-                [sys.executable, "-I", "-S", "-B", "-c", BOOTSTRAP],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                cwd=workdir,
-                env=_child_env(workdir),
-                close_fds=True,
-                start_new_session=True,
-                preexec_fn=functools.partial(_limit_child, self.limits),  # noqa: PLW1509
-            )
+            proc = start_child(limits=self.limits, workdir=workdir)
             try:
                 self._converse(proc, code)
             finally:
@@ -292,7 +300,7 @@ class _Run:
                 return self._serve(message.get("method"), message.get("args"))
             else:
                 raise ProtocolViolation(f"unknown message {kind!r}")
-        except (ProtocolViolation, ValueError) as exc:
+        except (ProtocolViolation, ValueError, RecursionError) as exc:
             self.error = f"Sandbox protocol violation: {exc}"[:500]
         return None
 
@@ -361,6 +369,11 @@ class _Run:
         size = len(json.dumps(data, ensure_ascii=False).encode())
         if size > self.limits.max_artifact_bytes:
             raise ValueError(f"artifact {identifier!r} is {size} bytes; the limit is {self.limits.max_artifact_bytes}")
+        total = size + sum(self.artifact_sizes.values()) - self.artifact_sizes.get(identifier, 0)
+        total_limit = TOTAL_ARTIFACT_FACTOR * self.limits.max_artifact_bytes
+        if total > total_limit:
+            raise ValueError(f"stored artifacts would total {total} bytes; the limit per program is {total_limit}")
+        self.artifact_sizes[identifier] = size
         self.modified[identifier] = {
             "identifier": identifier,
             "title": title,

@@ -249,3 +249,11 @@ def test_everyday_python_works():
 
     assert outcome.error is None
     assert outcome.output == "Grace 14 {'k': [1, 2]}    14 a-1 ['a', 'b']\n"
+
+
+def test_stored_artifacts_together_are_capped():
+    code = "for i in range(20):\n    executor.store_artifact('a' + str(i), 'A', 'text', 'x' * 900)"
+    outcome = run_program(code, artifacts=[], host=FakeHost(), limits=Limits(max_artifact_bytes=1000))
+
+    assert outcome.error.startswith("line 2: ValueError: stored artifacts would total")
+    assert len(outcome.modified_artifacts) == 5
