@@ -13,7 +13,7 @@ from typing import Any, BinaryIO, NoReturn
 from RestrictedPython import compile_restricted_exec
 
 from programs.sandbox import protocol
-from programs.sandbox.policy import PROGRAM_FILENAME, Policy
+from programs.sandbox.policy import PROGRAM_FILENAME, Policy, ProgramTransformer
 
 # As root, the child drops to a uid of its own (base + pid: unique among live processes, owns no files,
 # can signal no other process) before compiling the program.
@@ -259,7 +259,7 @@ def run(code: str, channel: Channel) -> str | None:
     """Compile and execute the program; return its error text, or None."""
     reserve = bytearray(1024 * 1024)  # freed on MemoryError so the error can still be formatted and sent
     try:
-        result = compile_restricted_exec(code, filename=PROGRAM_FILENAME)
+        result = compile_restricted_exec(code, filename=PROGRAM_FILENAME, policy=ProgramTransformer)
     except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:
         del reserve
         return f"SyntaxError: {type(exc).__name__}: {exc}"[:MAX_ERROR_CHARS]

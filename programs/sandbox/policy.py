@@ -6,6 +6,7 @@ through `_getiter_`, and so on; names starting with "_" are refused at compile t
 the runtime half of that contract: they must hold even for values the compile-time checks cannot see.
 """
 
+import ast
 import builtins
 import collections
 import datetime
@@ -23,6 +24,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from RestrictedPython.Guards import guarded_iter_unpack_sequence, guarded_unpack_sequence
+from RestrictedPython.transformer import IOPERATOR_TO_STR, RestrictingNodeTransformer, copy_locations
 
 PROGRAM_FILENAME = "<program>"
 
@@ -269,6 +271,51 @@ _INPLACE_OPERATORS: dict[str, Callable[[Any, Any], Any]] = {
 _WRITABLE_TYPES = frozenset(
     {dict, list, collections.defaultdict, collections.OrderedDict, collections.Counter, collections.deque}
 )
+
+
+class ProgramTransformer(RestrictingNodeTransformer):
+    """RestrictedPython's policy, plus `d[k] += v` and `obj.attr += v`, which it refuses outright.
+
+    They are rewritten to go through the same guards as the plain forms, evaluating `d` and `k` once:
+        _aug_obj_N = d; _aug_key_N = k
+        _write_(_aug_obj_N)[_aug_key_N] = _inplacevar_("+=", _getitem_(_aug_obj_N, _aug_key_N), v)
+    (The temporaries start with "_", so program code cannot name them.)
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.augmented = 0
+
+    def visit_AugAssign(self, node: ast.AugAssign) -> Any:
+        target = node.target
+        if isinstance(target, ast.Name) or (isinstance(target, ast.Subscript) and isinstance(target.slice, ast.Slice)):
+            return super().visit_AugAssign(node)
+        node = self.node_contents_visit(node)  # the target becomes _write_(obj)[key] / _write_(obj).attr
+        target = node.target
+        if not isinstance(target, ast.Subscript | ast.Attribute) or not isinstance(target.value, ast.Call):
+            return super().visit_AugAssign(node)  # refused with RestrictedPython's own error
+        self.augmented += 1
+        obj_name = f"_aug_obj_{self.augmented}"
+        statements: list[ast.stmt] = [ast.Assign([ast.Name(obj_name, ast.Store())], target.value.args[0])]
+        obj = ast.Name(obj_name, ast.Load())
+        if isinstance(target, ast.Subscript):
+            key_name = f"_aug_key_{self.augmented}"
+            statements.append(ast.Assign([ast.Name(key_name, ast.Store())], target.slice))
+            current = _call("_getitem_", obj, ast.Name(key_name, ast.Load()))
+            store: ast.expr = ast.Subscript(_call("_write_", obj), ast.Name(key_name, ast.Load()), ast.Store())
+        else:
+            current = _call("_getattr_", obj, ast.Constant(target.attr))
+            store = ast.Attribute(_call("_write_", obj), target.attr, ast.Store())
+        value = _call("_inplacevar_", ast.Constant(IOPERATOR_TO_STR[type(node.op)]), current, node.value)
+        statements.append(ast.Assign([store], value))
+        for statement in statements:
+            copy_locations(statement, node)
+            ast.fix_missing_locations(statement)
+        return statements
+
+
+def _call(name: str, *args: ast.expr) -> ast.Call:
+    return ast.Call(ast.Name(name, ast.Load()), list(args), [])
 
 
 class ModuleProxy:

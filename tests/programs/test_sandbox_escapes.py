@@ -111,6 +111,10 @@ ESCAPES = {
     "primitives_attribute_write": ("primitives.generate = print", "TypeError"),
     "module_proxy_write": ("import json\njson.loads = print", "TypeError"),
     "module_item_write": ("import math\nmath['pi'] = 3", "TypeError"),
+    "module_augmented_attribute": ("import math\nmath.pi += 1", "cannot modify"),
+    "executor_augmented_attribute": ("executor.x += 1", "AttributeError"),
+    "augmented_private_attribute": ("d = {{}}\nd.__class__ += 1", "SyntaxError"),
+    "tuple_augmented_item": ("t = (1, 2)\nt[0] += 1", "cannot modify"),
     # --- resources ---
     "memory_bomb": ("x = 'x' * 10**10", "MemoryError"),
     "list_growth_bomb": ("l = []\nwhile True:\n    l.append('x' * 10**6)", "MemoryError"),

@@ -257,3 +257,24 @@ def test_stored_artifacts_together_are_capped():
 
     assert outcome.error.startswith("line 2: ValueError: stored artifacts would total")
     assert len(outcome.modified_artifacts) == 5
+
+
+def test_augmented_assignment_of_items_and_attributes_works():
+    code = (
+        "from collections import defaultdict\n"
+        "counts = defaultdict(int)\n"
+        "for word in 'a b a'.split():\n"
+        "    counts[word] += 1\n"
+        "class Tally:\n"
+        "    def __init__(self):\n"
+        "        self.n = 0\n"
+        "t = Tally()\n"
+        "t.n += 5\n"
+        "rows = [1, 2]\n"
+        "rows[0] *= 10\n"
+        "print(dict(counts), t.n, rows)\n"
+    )
+    outcome = run(code)
+
+    assert outcome.error is None
+    assert outcome.output == "{'a': 2, 'b': 1} 5 [10, 2]\n"
