@@ -35,3 +35,4 @@ app.conf.beat_schedule = {
     f"heartbeat-{queue}": {"task": "workers.heartbeat", "schedule": 60.0, "args": (queue,), "options": {"queue": queue}}
     for queue in QUEUES
 }
+app.conf.beat_schedule["reap-executions"] = {"task": "workers.reap_executions", "schedule": 30.0}

@@ -16,6 +16,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include("accounts.urls")),
     path("api/v1/", include("connectors.urls")),
+    path("api/v1/", include("prompts.urls")),
 ]
 
 handler404 = "config.exceptions.json_404"

@@ -101,6 +101,25 @@ class DataSourceOut(serializers.ModelSerializer):
         }
 
 
+def _dotted(errors: Any, prefix: str = "") -> dict[str, Any]:
+    """Nested serializer errors as one level keyed by dotted field names ("connection.port"), the
+    names the service's own checks use, so a client finds every bad field the same way."""
+    if not isinstance(errors, dict):
+        return {prefix or "non_field_errors": errors}
+    flat: dict[str, Any] = {}
+    for key, value in errors.items():
+        # A nested object's own error ("expected a dictionary") belongs to the object's name.
+        name = prefix if prefix and key == "non_field_errors" else f"{prefix}.{key}" if prefix else str(key)
+        flat.update(_dotted(value, name) if isinstance(value, dict) else {name: value})
+    return flat
+
+
+def _validated(serializer: serializers.Serializer) -> dict[str, Any]:
+    if not serializer.is_valid():
+        raise serializers.ValidationError(_dotted(serializer.errors))
+    return dict(serializer.validated_data)
+
+
 def _membership_for_source(request: Request, source: DataSource):  # noqa: ANN202
     return account_selectors.membership_get(
         user=request.user, workspace_id=source.workspace_id, api_key=request_api_key(request)
@@ -131,9 +150,7 @@ class DataSourceListView(APIView):
 
     @extend_schema(tags=TAGS, request=DataSourceIn, responses={201: DataSourceOut})
     def post(self, request: Request) -> Response:
-        data = DataSourceIn(data=request.data)
-        data.is_valid(raise_exception=True)
-        fields = dict(data.validated_data)
+        fields = _validated(DataSourceIn(data=request.data))
         membership = account_selectors.membership_resolve(
             user=request.user, workspace_id=fields.pop("workspace_id", None), api_key=request_api_key(request)
         )
@@ -150,9 +167,7 @@ class DataSourceDetailView(APIView):
     @extend_schema(tags=TAGS, request=DataSourcePatch, responses=DataSourceOut)
     def patch(self, request: Request, source_id: int) -> Response:
         source = selectors.data_source_get(user=request.user, source_id=source_id, api_key=request_api_key(request))
-        data = DataSourcePatch(data=request.data)
-        data.is_valid(raise_exception=True)
-        changes = dict(data.validated_data)
+        changes = _validated(DataSourcePatch(data=request.data))
         if "workspace_id" in changes and changes.pop("workspace_id") not in (None, source.workspace_id):
             raise serializers.ValidationError({"workspace_id": ["A data source cannot move to another workspace."]})
         source = services.data_source_update(

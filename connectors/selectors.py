@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from threading import Lock
+from uuid import UUID
 
 from django.db.models import Prefetch, QuerySet
 
@@ -78,14 +79,18 @@ def default_schema(source: DataSource) -> str:
     return source.database if source.connector_type == "mysql" else DEFAULT_SCHEMAS[source.connector_type]
 
 
-_CATALOG_CACHE: OrderedDict[tuple[int, int], SourceCatalog] = OrderedDict()
+_CATALOG_CACHE: OrderedDict[tuple[UUID, int], SourceCatalog] = OrderedDict()
 _CATALOG_LOCK = Lock()
 _CATALOG_CACHE_SIZE = 64
 
 
 def source_catalog(source: DataSource) -> SourceCatalog:
-    """The source's catalog as plain types, cached per catalog version (bumped on every catalog edit)."""
-    key = (source.pk, source.catalog_version)
+    """The source's catalog as plain types, cached per catalog version (bumped on every catalog edit).
+
+    Keyed by the uuid, not the id: ids come back after a rolled-back transaction or a restored
+    database (SQLite reuses them), and a new source must never see another one's cached catalog.
+    """
+    key = (source.uuid, source.catalog_version)
     with _CATALOG_LOCK:
         cached = _CATALOG_CACHE.get(key)
         if cached is not None:

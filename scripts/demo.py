@@ -168,8 +168,12 @@ def main() -> int:
             f"  Demo user:  {demo['username']} / {demo['password']}  (workspace {demo['workspace_slug']!r},"
             f" id {demo['workspace_id']})\n"
             f"  API key:    {key}\n"
-            "\n  Try it (paste as is):\n\n"
-            f"  curl -s -H 'Authorization: Bearer {key}' {base}/api/v1/me\n"
+            "\n  Ask the demo database a question (paste as is):\n\n"
+            f"  curl -s -X POST {base}/api/v1/prompts/execute -H 'Authorization: Bearer {key}'"
+            f" -H 'Content-Type: application/json' -d '{{\"prompt_text\": \"Show me total sales by region for the last"
+            f' quarter", "selected_data_source_ids": [{demo["data_source_id"]}], "save_prompt": true}}\'\n'
+            "\n  Then poll the execution it started (replace 1 with the execution_id it printed):\n\n"
+            f"  curl -s -H 'Authorization: Bearer {key}' {base}/api/v1/prompt-executions/1\n"
             "\n  Ctrl-C stops the server and the worker.\n"
             "===============================================================\n",
             flush=True,

@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
+import logging
+
 from celery import shared_task
 from celery.exceptions import SoftTimeLimitExceeded
+from django.conf import settings
+from django.db import InterfaceError
+from django.db import OperationalError as DatabaseOperationalError
 from django.db.models import F
 from django.utils import timezone
 
+from config.logging import execution_id_var
 from connectors.discovery import discovery_run
 from connectors.models import DataSource, DiscoveryStatus
+from prompts import pipeline
+from prompts.ai.client import TransientAIError
+from prompts.models import ErrorCode, Stage
 from workers.models import WorkerHeartbeat
+
+logger = logging.getLogger("prompt_studio.tasks")
 
 
 @shared_task(name="workers.heartbeat", bind=True, acks_late=True, ignore_result=True, soft_time_limit=10, time_limit=20)
@@ -42,3 +53,119 @@ def discover_data_source(self, source_id: int) -> None:  # noqa: ANN001
         DataSource.objects.filter(pk=source_id).update(
             discovery_status=DiscoveryStatus.FAILED, discovery_error="Discovery exceeded its time limit"
         )
+
+
+# --- Prompt execution pipeline --------------------------------------------------------------------
+_AI_SOFT = settings.TASK_SOFT_TIME_LIMITS["ai"]
+_QUERY_SOFT = settings.TASK_SOFT_TIME_LIMITS["query"]
+_MARGIN = settings.TASK_HARD_TIME_LIMIT_MARGIN
+_RETRY_LIVE_STAGE = int(pipeline.STALE_AFTER.total_seconds()) + 5
+
+
+def _worker_name(task) -> str:  # noqa: ANN001
+    return f"{task.request.hostname or 'worker'}:{task.request.id or '-'}"
+
+
+@shared_task(
+    name="workers.generate_sql",
+    bind=True,
+    acks_late=True,
+    reject_on_worker_lost=True,
+    ignore_result=True,
+    soft_time_limit=_AI_SOFT,
+    time_limit=_AI_SOFT + _MARGIN,
+    max_retries=5,
+)
+def generate_sql(self, execution_id: int) -> None:  # noqa: ANN001
+    """Stage 1 (queue `ai`): natural language → validated SQL."""
+    token = execution_id_var.set(str(execution_id))
+    try:
+        if not pipeline.claim_stage(execution_id=execution_id, stage=Stage.AI, worker=_worker_name(self)):
+            if (
+                pipeline.stage_is_running_elsewhere(execution_id=execution_id, stage=Stage.AI)
+                and self.request.retries < 3
+            ):
+                # Maybe a redelivery after our worker died: look again once its heartbeat has gone stale.
+                raise self.retry(countdown=_RETRY_LIVE_STAGE)
+            return
+        try:
+            pipeline.run_ai_stage(execution_id=execution_id)
+        except TransientAIError as exc:
+            pipeline.requeue(execution_id=execution_id, stage=Stage.AI)
+            if self.request.retries >= self.max_retries:
+                pipeline.fail(
+                    execution_id=execution_id,
+                    code=ErrorCode.AI_GENERATION_ERROR,
+                    message=f"The AI provider kept failing: {exc}",
+                )
+                return
+            raise self.retry(exc=exc, countdown=min(2**self.request.retries, 30)) from None
+        except (DatabaseOperationalError, InterfaceError) as exc:
+            pipeline.requeue(execution_id=execution_id, stage=Stage.AI)
+            raise self.retry(exc=exc, countdown=min(2**self.request.retries, 30)) from None
+        except SoftTimeLimitExceeded:
+            pipeline.fail(
+                execution_id=execution_id,
+                code=ErrorCode.EXECUTION_TIMEOUT,
+                message=f"SQL generation did not finish within {_AI_SOFT} s",
+            )
+        except Exception as exc:
+            logger.exception("SQL generation crashed for execution %s", execution_id)
+            pipeline.fail(
+                execution_id=execution_id,
+                code=ErrorCode.INTERNAL_ERROR,
+                message=f"Internal error during SQL generation ({type(exc).__name__})",
+            )
+    finally:
+        execution_id_var.reset(token)
+
+
+@shared_task(
+    name="workers.execute_query",
+    bind=True,
+    acks_late=True,
+    reject_on_worker_lost=True,
+    ignore_result=True,
+    soft_time_limit=_QUERY_SOFT,
+    time_limit=_QUERY_SOFT + _MARGIN,
+    max_retries=5,
+)
+def execute_query(self, execution_id: int) -> None:  # noqa: ANN001
+    """Stage 2 (queue `query`): the governed path, preview, completion."""
+    token = execution_id_var.set(str(execution_id))
+    try:
+        if not pipeline.claim_stage(execution_id=execution_id, stage=Stage.QUERY, worker=_worker_name(self)):
+            if (
+                pipeline.stage_is_running_elsewhere(execution_id=execution_id, stage=Stage.QUERY)
+                and self.request.retries < 3
+            ):
+                raise self.retry(countdown=_RETRY_LIVE_STAGE)
+            return
+        try:
+            pipeline.run_query_stage(execution_id=execution_id)
+        except (DatabaseOperationalError, InterfaceError) as exc:
+            pipeline.requeue(execution_id=execution_id, stage=Stage.QUERY)
+            raise self.retry(exc=exc, countdown=min(2**self.request.retries, 30)) from None
+        except SoftTimeLimitExceeded:
+            pipeline.fail(
+                execution_id=execution_id,
+                code=ErrorCode.QUERY_TIMEOUT,
+                message=f"The query did not finish within {_QUERY_SOFT} s",
+            )
+        except Exception as exc:
+            logger.exception("query stage crashed for execution %s", execution_id)
+            pipeline.fail(
+                execution_id=execution_id,
+                code=ErrorCode.INTERNAL_ERROR,
+                message=f"Internal error while running the query ({type(exc).__name__})",
+            )
+    finally:
+        execution_id_var.reset(token)
+
+
+@shared_task(name="workers.reap_executions", ignore_result=True, soft_time_limit=60, time_limit=90)
+def reap_executions() -> None:
+    """Beat (queue `default`): re-queue stages whose worker died, fail what is past saving."""
+    counts = pipeline.reap_stale_executions()
+    if any(counts.values()):
+        logger.warning("reaper: %s", counts)

@@ -1,0 +1,64 @@
+"""Reads for prompts and executions, scoped to the caller."""
+
+from __future__ import annotations
+
+from django.db.models import Q, QuerySet
+
+from accounts.models import ApiKey, Role
+from accounts.selectors import AnyUser, memberships_for
+from config.errors import NotFound
+from prompts.ai.context import similarity
+from prompts.models import ExecutionStatus, PromptExecution
+
+FEW_SHOT_CANDIDATES = 200
+FEW_SHOT_K = 3
+
+
+def executions_visible(*, user: AnyUser, api_key: ApiKey | None = None) -> QuerySet[PromptExecution]:
+    """Own executions everywhere; every execution of workspaces the caller administers."""
+    memberships = list(memberships_for(user=user, api_key=api_key))
+    admin_ws = [m.workspace_id for m in memberships if m.role == Role.ADMIN]
+    member_ws = [m.workspace_id for m in memberships]
+    return PromptExecution.objects.filter(
+        Q(workspace_id__in=admin_ws) | Q(workspace_id__in=member_ws, user_id=user.id or 0)
+    )
+
+
+def execution_get(*, user: AnyUser, execution_id: int, api_key: ApiKey | None = None) -> PromptExecution:
+    # One indexed read: the execution by primary key joined to the caller's membership.
+    qs = PromptExecution.objects.select_related("generated_query").filter(
+        pk=execution_id, workspace__memberships__user_id=user.id or 0
+    )
+    if api_key is not None:
+        qs = qs.filter(workspace_id=api_key.workspace_id)
+    qs = qs.filter(
+        Q(user_id=user.id or 0)
+        | Q(workspace__memberships__role=Role.ADMIN, workspace__memberships__user_id=user.id or 0)
+    )
+    execution = qs.first()
+    if execution is None:
+        raise NotFound(f"Execution {execution_id} not found")
+    return execution
+
+
+def few_shot_examples(*, workspace_id: int, question: str, exclude_id: int | None = None) -> list[tuple[str, str]]:
+    """The workspace's own successful (question, SQL) pairs most similar to the new question."""
+    recent = (
+        PromptExecution.objects.filter(
+            workspace_id=workspace_id, status=ExecutionStatus.COMPLETED, generated_query__isnull=False
+        )
+        .exclude(pk=exclude_id)
+        .order_by("-created_at")
+        .values_list("prompt_text", "generated_query__sql_text")[:FEW_SHOT_CANDIDATES]
+    )
+    scored = sorted(((similarity(question, q), q, s) for q, s in recent if s), key=lambda t: -t[0])
+    seen: set[str] = set()
+    examples = []
+    for score, q, s in scored:
+        if score <= 0 or q in seen:
+            continue
+        seen.add(q)
+        examples.append((q, s))
+        if len(examples) == FEW_SHOT_K:
+            break
+    return examples

@@ -1,0 +1,142 @@
+"""Writes for Prompt Studio: start an execution, cancel it, record its outcome on the prompt."""
+
+from __future__ import annotations
+
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from accounts.models import Membership
+from config.errors import BadRequest
+from connectors.errors import PolicyViolation
+from connectors.models import DataSource
+from connectors.selectors import can_query, data_sources_for_query, source_catalog
+from prompts.ai.registry import resolve_model
+from prompts.models import (
+    ErrorCode,
+    ExecutionStatus,
+    Prompt,
+    PromptExecution,
+    PromptStatus,
+    Stage,
+    StageStatus,
+)
+from workers.dispatch import send_on_commit
+
+
+def _check_schemas(sources: list[DataSource], schema_names: list[str]) -> None:
+    if not schema_names:
+        return
+    present = {t.schema for s in sources for t in source_catalog(s).tables}
+    unknown = [name for name in schema_names if name not in present]
+    if unknown:
+        raise BadRequest(
+            f"selected_schema_names: unknown schemas {', '.join(unknown)}",
+            details={"selected_schema_names": [f"Schema {n!r} is not in the selected data sources." for n in unknown]},
+        )
+
+
+def execution_create(
+    *,
+    membership: Membership,
+    prompt_text: str,
+    data_source_ids: list[int],
+    schema_names: list[str] | None = None,
+    name: str = "",
+    save_prompt: bool = False,
+    ai_model: str | None = None,
+    tags: list[str] | None = None,
+    prompt: Prompt | None = None,
+    template_id: int | None = None,
+    template_parameters: dict | None = None,
+) -> PromptExecution:
+    """Validate, pre-check policy, write the execution and enqueue SQL generation once committed.
+
+    The web process touches no LLM and no customer database here. If the broker is down the row is
+    removed again and the caller gets a 503: nothing is left half-made.
+    """
+    spec = resolve_model(ai_model)
+    sources = data_sources_for_query(membership=membership, ids=data_source_ids)
+    _check_schemas(sources, schema_names or [])
+    for source in sources:
+        if not can_query(membership=membership, source=source):
+            raise PolicyViolation(f"Your role may not query data source {source.name!r}", check="source_access")
+    with transaction.atomic():
+        execution = PromptExecution.objects.create(
+            workspace_id=membership.workspace_id,
+            user_id=membership.user_id,
+            prompt=prompt,
+            prompt_text=prompt_text,
+            name=name,
+            tags=tags or [],
+            save_prompt=save_prompt,
+            ai_model=spec.name,
+            data_source_ids=[s.pk for s in sources],
+            schema_names=schema_names or [],
+            template_id=template_id,
+            template_parameters=template_parameters or {},
+            stage=Stage.QUEUED_AI,
+            stage_claimed_at=timezone.now(),
+        )
+        if prompt is not None:
+            Prompt.objects.filter(pk=prompt.pk).update(status=PromptStatus.PROCESSING)
+        execution_id = execution.pk
+
+        def undo() -> None:
+            PromptExecution.objects.filter(pk=execution_id).delete()
+            if prompt is not None:
+                Prompt.objects.filter(pk=prompt.pk).update(status=prompt.status)
+
+        send_on_commit("workers.generate_sql", args=[execution_id], on_broker_error=undo)
+    return execution
+
+
+def execution_cancel(*, execution: PromptExecution) -> PromptExecution:
+    """End a running execution now; the worker's watcher cancels its query / abandons its LLM call."""
+    now = timezone.now()
+    stage_field = "ai_processing_status" if execution.stage in (Stage.QUEUED_AI, Stage.AI) else "query_execution_status"
+    cancelled = PromptExecution.objects.filter(pk=execution.pk, status=ExecutionStatus.PROCESSING).update(
+        status=ExecutionStatus.FAILED,
+        cancel_requested=True,
+        error_code=ErrorCode.CANCELLED,
+        error_message="Cancelled by the user",
+        completed_at=now,
+        stage=Stage.DONE,
+        total_duration_ms=int((now - execution.started_at).total_seconds() * 1000),
+        **{stage_field: StageStatus.FAILED},
+    )
+    if not cancelled:
+        raise BadRequest(
+            f"Execution {execution.pk} has already finished ({execution.status}); nothing to cancel",
+            details={"execution_id": ["The execution is not running."]},
+        )
+    prompt_record_execution(execution_id=execution.pk)
+    execution.refresh_from_db()
+    return execution
+
+
+@transaction.atomic
+def prompt_record_execution(*, execution_id: int) -> None:
+    """After an execution ends: create the prompt (save_prompt, completed) or update the linked one."""
+    execution = PromptExecution.objects.select_for_update().get(pk=execution_id)
+    status = PromptStatus.COMPLETED if execution.status == ExecutionStatus.COMPLETED else PromptStatus.FAILED
+    if execution.prompt_id is not None:
+        Prompt.objects.filter(pk=execution.prompt_id).update(
+            status=status, execution_count=F("execution_count") + 1, last_executed_at=execution.started_at
+        )
+        return
+    if execution.save_prompt and execution.status == ExecutionStatus.COMPLETED:
+        prompt = Prompt.objects.create(
+            workspace_id=execution.workspace_id,
+            owner_id=execution.user_id,
+            name=execution.name or execution.prompt_text[:80],
+            prompt_text=execution.prompt_text,
+            tags=execution.tags,
+            data_source_ids=execution.data_source_ids,
+            schema_names=execution.schema_names,
+            ai_model=execution.ai_model,
+            status=status,
+            execution_count=1,
+            last_executed_at=execution.started_at,
+        )
+        PromptExecution.objects.filter(pk=execution_id).update(prompt=prompt)
