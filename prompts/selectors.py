@@ -43,14 +43,14 @@ def execution_get(*, user: AnyUser, execution_id: int, api_key: ApiKey | None = 
 
 def few_shot_examples(*, workspace_id: int, question: str, exclude_id: int | None = None) -> list[tuple[str, str]]:
     """The workspace's own successful (question, SQL) pairs most similar to the new question."""
-    recent = (
-        PromptExecution.objects.filter(
-            workspace_id=workspace_id, status=ExecutionStatus.COMPLETED, generated_query__isnull=False
-        )
-        .exclude(pk=exclude_id)
-        .order_by("-created_at")
-        .values_list("prompt_text", "generated_query__sql_text")[:FEW_SHOT_CANDIDATES]
+    candidates = PromptExecution.objects.filter(
+        workspace_id=workspace_id, status=ExecutionStatus.COMPLETED, generated_query__isnull=False
     )
+    if exclude_id is not None:
+        candidates = candidates.exclude(pk=exclude_id)
+    recent = candidates.order_by("-created_at").values_list("prompt_text", "generated_query__sql_text")[
+        :FEW_SHOT_CANDIDATES
+    ]
     scored = sorted(((similarity(question, q), q, s) for q, s in recent if s), key=lambda t: -t[0])
     seen: set[str] = set()
     examples = []

@@ -64,3 +64,31 @@ def member_client(member) -> APIClient:
 def api_key_token(member) -> str:
     _, token = api_key_create(workspace=member.workspace, user=member.user, name="test key")
     return token
+
+
+@pytest.fixture
+def data_root(tmp_path, settings):
+    """A folder SQLite / DuckDB data source files may live in (added to DATA_SOURCE_FILE_ROOTS)."""
+    root = (tmp_path / "data").resolve()
+    root.mkdir()
+    settings.DATA_SOURCE_FILE_ROOTS = [*settings.DATA_SOURCE_FILE_ROOTS, root]
+    return root
+
+
+def _drop_broker_connections() -> None:
+    # Celery keeps its broker connection and producer pools for the life of the process; drop them
+    # so the next send connects to whatever CELERY_BROKER_URL says now.
+    from config.celery import app
+
+    app._pool = None
+    app.amqp._producer_pool = None
+
+
+@pytest.fixture
+def broker_down(settings):
+    """CELERY_BROKER_URL points at a closed Redis port for the duration of the test."""
+    settings.CELERY_BROKER_URL = "redis://127.0.0.1:1/0"
+    settings.CELERY_BROKER_TRANSPORT_OPTIONS = {}
+    _drop_broker_connections()
+    yield settings.CELERY_BROKER_URL
+    _drop_broker_connections()
