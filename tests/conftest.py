@@ -85,10 +85,12 @@ def _drop_broker_connections() -> None:
 
 
 @pytest.fixture
-def broker_down(settings):
+def broker_down(settings, monkeypatch):
     """CELERY_BROKER_URL points at a closed Redis port for the duration of the test."""
     settings.CELERY_BROKER_URL = "redis://127.0.0.1:1/0"
     settings.CELERY_BROKER_TRANSPORT_OPTIONS = {}
+    # Celery prefers the environment variable over the settings (CI sets it).
+    monkeypatch.setenv("CELERY_BROKER_URL", settings.CELERY_BROKER_URL)
     _drop_broker_connections()
     yield settings.CELERY_BROKER_URL
     _drop_broker_connections()
