@@ -17,6 +17,7 @@ urlpatterns = [
     path("api/v1/", include("accounts.urls")),
     path("api/v1/", include("connectors.urls")),
     path("api/v1/", include("prompts.urls")),
+    path("api/v1/", include("templates_app.urls")),
 ]
 
 handler404 = "config.exceptions.json_404"

@@ -89,8 +89,12 @@ class PromptExecution(models.Model):
     save_prompt = models.BooleanField(default=False)
     ai_model = models.CharField(max_length=100)
     data_source_ids = models.JSONField(default=list)
+    # The same sources as rows, so history filters and analytics group by source in the database.
+    data_sources = models.ManyToManyField("connectors.DataSource", blank=True, related_name="prompt_executions")
     schema_names = models.JSONField(default=list, blank=True)
-    template_id = models.BigIntegerField(null=True, blank=True)
+    template = models.ForeignKey(
+        "templates_app.PromptTemplate", null=True, blank=True, on_delete=models.SET_NULL, related_name="executions"
+    )
     template_parameters = models.JSONField(default=dict, blank=True)
 
     # Progress, as clients poll it.
@@ -138,7 +142,7 @@ class PromptExecution(models.Model):
     class Meta:
         ordering = ["-created_at", "-id"]
         indexes = [
-            models.Index(fields=["user", "-created_at"], name="exec_user_created"),
+            models.Index(fields=["user", "hidden_from_history", "-created_at"], name="exec_user_history"),
             models.Index(fields=["workspace", "-created_at"], name="exec_ws_created"),
             models.Index(fields=["status", "stage", "heartbeat_at"], name="exec_status_stage_hb"),
         ]

@@ -8,7 +8,7 @@ from accounts.models import ApiKey, Role
 from accounts.selectors import AnyUser, memberships_for
 from config.errors import NotFound
 from prompts.ai.context import similarity
-from prompts.models import ExecutionStatus, PromptExecution
+from prompts.models import ExecutionStatus, Prompt, PromptExecution
 
 FEW_SHOT_CANDIDATES = 200
 FEW_SHOT_K = 3
@@ -62,3 +62,32 @@ def few_shot_examples(*, workspace_id: int, question: str, exclude_id: int | Non
         if len(examples) == FEW_SHOT_K:
             break
     return examples
+
+
+def prompts_visible(*, user: AnyUser, api_key: ApiKey | None = None) -> QuerySet[Prompt]:
+    """Own prompts, prompts shared to the workspace, and every prompt of workspaces the caller administers."""
+    memberships = list(memberships_for(user=user, api_key=api_key))
+    admin_ws = [m.workspace_id for m in memberships if m.role == Role.ADMIN]
+    member_ws = [m.workspace_id for m in memberships]
+    return Prompt.objects.filter(deleted_at__isnull=True).filter(
+        Q(workspace_id__in=admin_ws)
+        | Q(workspace_id__in=member_ws, owner_id=user.id or 0)
+        | Q(workspace_id__in=member_ws, is_shared=True)
+    )
+
+
+def prompt_get(*, user: AnyUser, prompt_id: int, api_key: ApiKey | None = None) -> Prompt:
+    prompt = prompts_visible(user=user, api_key=api_key).filter(pk=prompt_id).first()
+    if prompt is None:
+        raise NotFound(f"Prompt {prompt_id} not found")
+    return prompt
+
+
+def history_for(*, user: AnyUser, api_key: ApiKey | None = None) -> QuerySet[PromptExecution]:
+    """The caller's own executions not cleared from history, newest first."""
+    workspace_ids = memberships_for(user=user, api_key=api_key).values("workspace_id")
+    return (
+        PromptExecution.objects.filter(user_id=user.id or 0, hidden_from_history=False, workspace_id__in=workspace_ids)
+        .select_related("generated_query")
+        .order_by("-created_at", "-id")
+    )

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Any
+
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
 from accounts.models import Membership
-from config.errors import BadRequest
+from config.errors import BadRequest, Forbidden
 from connectors.errors import PolicyViolation
 from connectors.models import DataSource
 from connectors.selectors import can_query, data_sources_for_query, source_catalog
@@ -78,6 +81,7 @@ def execution_create(
             stage=Stage.QUEUED_AI,
             stage_claimed_at=timezone.now(),
         )
+        execution.data_sources.set(sources)
         if prompt is not None:
             Prompt.objects.filter(pk=prompt.pk).update(status=PromptStatus.PROCESSING)
         execution_id = execution.pk
@@ -140,3 +144,98 @@ def prompt_record_execution(*, execution_id: int) -> None:
             last_executed_at=execution.started_at,
         )
         PromptExecution.objects.filter(pk=execution_id).update(prompt=prompt)
+
+
+# --- Saved prompts and history ----------------------------------------------------------------------
+
+
+def _check_prompt_sources(membership: Membership, data_source_ids: list[int], schema_names: list[str]) -> None:
+    sources = data_sources_for_query(membership=membership, ids=data_source_ids, field="data_source_ids")
+    _check_schemas(sources, schema_names)
+
+
+def prompt_create(
+    *,
+    membership: Membership,
+    prompt_text: str,
+    data_source_ids: list[int],
+    schema_names: list[str] | None = None,
+    name: str = "",
+    tags: list[str] | None = None,
+    ai_model: str | None = None,
+    is_shared: bool = False,
+) -> Prompt:
+    """A saved prompt that has not run yet (status `draft`)."""
+    if membership.role == "viewer":
+        raise Forbidden("Viewers may not create prompts")
+    spec = resolve_model(ai_model)
+    _check_prompt_sources(membership, data_source_ids, schema_names or [])
+    return Prompt.objects.create(
+        workspace_id=membership.workspace_id,
+        owner_id=membership.user_id,
+        name=name or prompt_text[:80],
+        prompt_text=prompt_text,
+        tags=tags or [],
+        data_source_ids=list(dict.fromkeys(data_source_ids)),
+        schema_names=schema_names or [],
+        ai_model=spec.name,
+        status=PromptStatus.DRAFT,
+        is_shared=is_shared,
+    )
+
+
+def _require_owner_or_admin(prompt: Prompt, membership: Membership) -> None:
+    if prompt.owner_id != membership.user_id and not membership.is_admin:
+        raise Forbidden("Only the prompt's owner or a workspace admin may change it")
+
+
+def prompt_update(*, membership: Membership, prompt: Prompt, **changes: Any) -> Prompt:
+    _require_owner_or_admin(prompt, membership)
+    if "ai_model" in changes:
+        changes["ai_model"] = resolve_model(changes["ai_model"] or None).name
+    if "data_source_ids" in changes or "schema_names" in changes:
+        _check_prompt_sources(
+            membership,
+            list(changes.get("data_source_ids", prompt.data_source_ids)),
+            list(changes.get("schema_names", prompt.schema_names)),
+        )
+    for key, value in changes.items():
+        setattr(prompt, key, value)
+    prompt.save()
+    return prompt
+
+
+def prompt_delete(*, membership: Membership, prompt: Prompt) -> None:
+    _require_owner_or_admin(prompt, membership)
+    prompt.deleted_at = timezone.now()
+    prompt.save(update_fields=["deleted_at", "updated_at"])
+
+
+def prompt_restore(*, prompt: Prompt) -> None:
+    prompt.deleted_at = None
+    prompt.save(update_fields=["deleted_at", "updated_at"])
+
+
+def prompt_execute(*, membership: Membership, prompt: Prompt) -> PromptExecution:
+    """Run a saved (e.g. draft) prompt through the pipeline; the execution is linked to it."""
+    if prompt.owner_id != membership.user_id and not (prompt.is_shared or membership.is_admin):
+        raise Forbidden("You may not run this prompt")
+    return execution_create(
+        membership=membership,
+        prompt_text=prompt.prompt_text,
+        data_source_ids=list(prompt.data_source_ids),
+        schema_names=list(prompt.schema_names),
+        name=prompt.name,
+        save_prompt=False,
+        ai_model=prompt.ai_model or None,
+        tags=list(prompt.tags),
+        prompt=prompt,
+    )
+
+
+def history_clear(*, user_id: int, workspace_ids: list[int], before: datetime | None = None) -> int:
+    """Hide the caller's executions from their history; they stay for analytics and operators."""
+    qs = PromptExecution.objects.filter(user_id=user_id, workspace_id__in=workspace_ids, hidden_from_history=False)
+    if before is not None:
+        qs = qs.filter(created_at__lt=before)
+    return qs.update(hidden_from_history=True)

@@ -1,8 +1,17 @@
+from analytics.api import QueryAnalyticsView
 from config.api import both
-from prompts import api
+from prompts import api, history_api
 
 urlpatterns = [
+    *both("prompts", history_api.PromptListView.as_view(), "prompts"),
     *both("prompts/execute", api.ExecutePromptView.as_view(), "prompt-execute"),
+    *both("prompts/history", history_api.HistoryView.as_view(), "prompt-history"),
+    *both("prompts/history/clear", history_api.HistoryClearView.as_view(), "prompt-history-clear"),
+    *both("prompts/analytics/query-analytics", QueryAnalyticsView.as_view(), "query-analytics"),
+    *both("prompts/<int:prompt_id>", history_api.PromptDetailView.as_view(), "prompt-detail"),
+    *both("prompts/<int:prompt_id>/executions", history_api.PromptExecutionsView.as_view(), "prompt-executions"),
+    *both("prompts/<int:prompt_id>/analytics", history_api.PromptAnalyticsView.as_view(), "prompt-analytics"),
+    *both("prompts/<int:prompt_id>/execute", history_api.PromptExecuteView.as_view(), "prompt-run"),
     *both("prompt-executions/<int:execution_id>", api.ExecutionDetailView.as_view(), "prompt-execution"),
     *both("prompt-executions/<int:execution_id>/cancel", api.ExecutionCancelView.as_view(), "prompt-execution-cancel"),
 ]
