@@ -1,8 +1,10 @@
 from django.contrib import admin, messages
 from django.http import HttpRequest
 
-from accounts.models import ApiKey, Membership, Organization, Workspace
+from accounts.audit import audit_record
+from accounts.models import ApiKey, AuditLog, Membership, Organization, Workspace
 from accounts.services import api_key_create, api_key_revoke
+from config.admin_scoping import AuditedAdmin, OrgScopedAdmin, ReadOnlyAdmin
 
 
 class WorkspaceInline(admin.TabularInline):
@@ -13,7 +15,9 @@ class WorkspaceInline(admin.TabularInline):
 
 
 @admin.register(Organization)
-class OrganizationAdmin(admin.ModelAdmin):
+class OrganizationAdmin(OrgScopedAdmin):
+    org_path = "pk"
+
     list_display = ["name", "slug", "is_personal", "created_at"]
     search_fields = ["name", "slug"]
     list_filter = ["is_personal"]
@@ -28,15 +32,20 @@ class MembershipInline(admin.TabularInline):
 
 
 @admin.register(Workspace)
-class WorkspaceAdmin(admin.ModelAdmin):
-    list_display = ["name", "slug", "organization", "row_cap", "statement_timeout_ms", "created_at"]
+class WorkspaceAdmin(AuditedAdmin):
+    """Limits (row cap, statement timeout) and features such as {"ai.query_writer_enabled": false}."""
+
+    org_path = "organization"
+    list_display = ["name", "slug", "organization", "row_cap", "statement_timeout_ms", "features", "created_at"]
     search_fields = ["name", "slug", "organization__name"]
     list_filter = ["organization"]
     inlines = [MembershipInline]
 
 
 @admin.register(Membership)
-class MembershipAdmin(admin.ModelAdmin):
+class MembershipAdmin(AuditedAdmin):
+    """Roles and PII/PHI grants: every change is audited."""
+
     list_display = ["user", "workspace", "role", "pii_access", "phi_access"]
     list_filter = ["role", "pii_access", "phi_access", "workspace"]
     search_fields = ["user__username", "user__email", "workspace__slug"]
@@ -44,7 +53,7 @@ class MembershipAdmin(admin.ModelAdmin):
 
 
 @admin.register(ApiKey)
-class ApiKeyAdmin(admin.ModelAdmin):
+class ApiKeyAdmin(OrgScopedAdmin):
     list_display = ["name", "prefix", "workspace", "created_by", "created_at", "last_used_at", "revoked_at"]
     list_filter = ["workspace"]
     search_fields = ["name", "prefix", "created_by__username"]
@@ -59,6 +68,9 @@ class ApiKeyAdmin(admin.ModelAdmin):
             return
         # Created through the service so the secret is generated, hashed, and shown exactly once.
         key, token = api_key_create(workspace=obj.workspace, user=obj.created_by, name=obj.name)
+        audit_record(
+            actor=request.user, action="api_key.create", obj=key, after={"name": key.name, "prefix": key.prefix}
+        )
         obj.pk = key.pk
         obj.prefix, obj.key_hash, obj.created_at = key.prefix, key.key_hash, key.created_at
         messages.warning(request, f"API key created. Copy it now, it will not be shown again: {token}")
@@ -67,4 +79,29 @@ class ApiKeyAdmin(admin.ModelAdmin):
     def revoke(self, request: HttpRequest, queryset) -> None:  # noqa: ANN001
         for key in queryset:
             api_key_revoke(key=key)
+            audit_record(
+                actor=request.user, action="api_key.revoke", obj=key, after={"revoked_at": str(key.revoked_at)}
+            )
         self.message_user(request, f"Revoked {queryset.count()} key(s).")
+
+
+@admin.register(AuditLog)
+class AuditLogAdmin(ReadOnlyAdmin):
+    org_path = "organization"
+    list_display = ["created_at", "actor", "action", "object_type", "object_repr", "workspace"]
+    list_filter = ["action", "object_type", "workspace"]
+    search_fields = ["object_repr", "action", "actor__username", "request_id"]
+    date_hierarchy = "created_at"
+    readonly_fields = [
+        "created_at",
+        "actor",
+        "organization",
+        "workspace",
+        "action",
+        "object_type",
+        "object_id",
+        "object_repr",
+        "before",
+        "after",
+        "request_id",
+    ]

@@ -52,6 +52,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "config.middleware.RequestIdMiddleware",
+    "config.metrics.MetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -257,6 +258,9 @@ QUERY_DEFAULT_ROW_CAP = env_int("QUERY_DEFAULT_ROW_CAP", 10000, minimum=1)
 QUERY_DEFAULT_TIMEOUT_MS = env_int("QUERY_DEFAULT_TIMEOUT_MS", 30000, minimum=100)
 # SQLite / DuckDB data source files must live under one of these folders (admins register paths).
 DATA_SOURCE_FILE_ROOTS = [Path(p).resolve() for p in env_list("DATA_SOURCE_FILE_ROOTS", [str(VAR_DIR)])]
+
+# --- Ops -----------------------------------------------------------------------------------------
+METRICS_TOKEN = env_str("METRICS_TOKEN")  # when set, /metrics wants "Authorization: Bearer <token>"
 
 # --- Logging ------------------------------------------------------------------------------------
 LOG_LEVEL = env_choice("LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR"))

@@ -11,6 +11,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
+from accounts.audit import audit_record, snapshot
 from accounts.models import Membership
 from config.errors import BadRequest, Forbidden
 from connectors import engines
@@ -22,6 +23,9 @@ from workers.dispatch import send_on_commit
 SERVER_ENGINES = {"postgres", "mysql"}
 FILE_ENGINES = {"sqlite", "duckdb"}
 CONNECTION_FIELDS = ("host", "port", "database", "user", "password", "path", "options")
+# DuckDB's own catalog names: a federated query ATTACHes each source under its alias, so these
+# would collide (the federation layer refuses them outright).
+RESERVED_ALIASES = frozenset({"main", "memory", "system", "temp"})
 
 
 def require_admin(membership: Membership, action: str) -> None:
@@ -38,14 +42,35 @@ def _alias_from(name: str, workspace_id: int, exclude_pk: int | None = None) -> 
     taken = DataSource.objects.alive().filter(workspace_id=workspace_id)
     if exclude_pk is not None:
         taken = taken.exclude(pk=exclude_pk)
-    while taken.filter(alias=alias).exists():
+    while alias in RESERVED_ALIASES or taken.filter(alias=alias).exists():
         n += 1
         alias = f"{base}_{n}"
     return alias
 
 
+# Driver options that carry credentials: they would be stored and shown in clear, so the password
+# goes in `connection.password` (encrypted) and nowhere else.
+_SECRET_OPTION = re.compile(r"pass|pwd|secret|token|credential|conninfo|dsn", re.IGNORECASE)
+
+
+def file_path_error(path: str) -> str | None:
+    """Why a SQLite / DuckDB file may not be registered at `path`, or None when it may."""
+    roots = settings.DATA_SOURCE_FILE_ROOTS
+    if any(Path(path).resolve().is_relative_to(root) for root in roots):
+        return None
+    return "The file must be under one of DATA_SOURCE_FILE_ROOTS: " + ", ".join(map(str, roots))
+
+
+def secret_options(options: dict[str, Any] | None) -> list[str]:
+    return sorted(str(key) for key in (options or {}) if _SECRET_OPTION.search(str(key)))
+
+
 def _check_connection(connector_type: str, conn: dict[str, Any]) -> None:
     errors: dict[str, list[str]] = {}
+    if secrets := secret_options(conn.get("options")):
+        errors["connection.options"] = [
+            f"Credentials may not be given as options ({', '.join(secrets)}); use connection.password."
+        ]
     if connector_type in SERVER_ENGINES:
         for name in ("host", "database", "user"):
             if not conn.get(name):
@@ -54,13 +79,8 @@ def _check_connection(connector_type: str, conn: dict[str, Any]) -> None:
         path = conn.get("path") or ""
         if not path:
             errors["connection.path"] = [f"Required for {connector_type} sources."]
-        else:
-            resolved = Path(path).resolve()
-            roots = settings.DATA_SOURCE_FILE_ROOTS
-            if not any(resolved.is_relative_to(root) for root in roots):
-                errors["connection.path"] = [
-                    "The file must be under one of DATA_SOURCE_FILE_ROOTS: " + ", ".join(map(str, roots))
-                ]
+        elif problem := file_path_error(path):
+            errors["connection.path"] = [problem]
     if errors:
         raise BadRequest(next(iter(errors)) + ": " + next(iter(errors.values()))[0], details=errors)
 
@@ -90,6 +110,14 @@ def _current_connection(source: DataSource) -> dict[str, Any]:
     }
 
 
+def _check_alias_not_reserved(alias: str | None) -> None:
+    if alias and alias in RESERVED_ALIASES:
+        raise BadRequest(
+            f"alias {alias!r} is reserved",
+            details={"alias": [f"Reserved for the query engine; not one of {', '.join(sorted(RESERVED_ALIASES))}."]},
+        )
+
+
 @transaction.atomic
 def data_source_create(
     *,
@@ -103,6 +131,7 @@ def data_source_create(
     require_admin(membership, "create data sources")
     _check_connection(connector_type, connection)
     workspace_id = membership.workspace_id
+    _check_alias_not_reserved(alias)
     if alias and DataSource.objects.alive().filter(workspace_id=workspace_id, alias=alias).exists():
         raise BadRequest(
             f"alias {alias!r} is already used in this workspace",
@@ -122,15 +151,18 @@ def data_source_create(
             source.save()
     except IntegrityError:
         raise BadRequest("alias is already used in this workspace", details={"alias": ["Already used."]}) from None
+    audit_record(actor=membership.user, action="data_source.create", obj=source, after=snapshot(source))
     return source
 
 
 @transaction.atomic
 def data_source_update(*, membership: Membership, source: DataSource, **changes: Any) -> DataSource:
     require_admin(membership, "change data sources")
+    before = snapshot(source)
     connection = changes.pop("connection", None)
     if "alias" in changes and changes["alias"] != source.alias:
         alias = changes["alias"]
+        _check_alias_not_reserved(alias)
         if (
             DataSource.objects.alive()
             .filter(workspace_id=source.workspace_id, alias=alias)
@@ -147,14 +179,17 @@ def data_source_update(*, membership: Membership, source: DataSource, **changes:
     if connection:
         _apply_connection(source, connection)
     source.save()
+    audit_record(actor=membership.user, action="data_source.update", obj=source, before=before, after=snapshot(source))
     return source
 
 
 def data_source_delete(*, membership: Membership, source: DataSource) -> DataSource:
     require_admin(membership, "delete data sources")
+    before = snapshot(source)
     source.deleted_at = timezone.now()
     source.is_active = False
     source.save(update_fields=["deleted_at", "is_active", "updated_at"])
+    audit_record(actor=membership.user, action="data_source.delete", obj=source, before=before, after=snapshot(source))
     return source
 
 
@@ -164,12 +199,12 @@ def data_source_test(*, source: DataSource) -> engines.TestResult:
 
 def discovery_enqueue(*, membership: Membership, source: DataSource) -> DataSource:
     require_admin(membership, "run schema discovery")
-    previous = source.discovery_status
+    previous = {"discovery_status": source.discovery_status, "discovery_error": source.discovery_error}
     with transaction.atomic():
         DataSource.objects.filter(pk=source.pk).update(discovery_status=DiscoveryStatus.QUEUED, discovery_error="")
 
         def restore() -> None:
-            DataSource.objects.filter(pk=source.pk).update(discovery_status=previous)
+            DataSource.objects.filter(pk=source.pk).update(**previous)
 
         send_on_commit("workers.discover_data_source", args=[source.pk], on_broker_error=restore)
     source.refresh_from_db()
