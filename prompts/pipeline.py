@@ -20,7 +20,8 @@ from datetime import timedelta
 from typing import Any
 
 from django.db import close_old_connections, connection
-from django.db.models import F, Q
+from django.db.models import F, Q, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from accounts.models import Membership
@@ -73,8 +74,11 @@ def claim_stage(*, execution_id: int, stage: Stage, worker: str) -> bool:
         "stage_attempts": F("stage_attempts") + 1,
     }
     if stage == Stage.AI:
+        # A retry or a correction round continues the AI stage: it started at the first claim.
         fields.update(
-            ai_processing_status=StageStatus.IN_PROGRESS, progress_percentage=30, ai_processing_started_at=now
+            ai_processing_status=StageStatus.IN_PROGRESS,
+            progress_percentage=30,
+            ai_processing_started_at=Coalesce(F("ai_processing_started_at"), Value(now)),
         )
     else:
         fields.update(

@@ -159,14 +159,22 @@ def similarity(a: str, b: str) -> float:
 
 
 _SQL_FENCE = re.compile(r"```(?:sql)?\s*(.*?)```", re.IGNORECASE | re.DOTALL)
-_SQL_START = re.compile(r"\b(WITH|SELECT)\b", re.IGNORECASE)
+# Any statement keyword, not only SELECT/WITH: a reply that writes DML must reach the validator and be
+# refused as SQL_VALIDATION_ERROR, not be mistaken for "no SQL in the reply".
+_SQL_START = re.compile(
+    r"\b(WITH|SELECT|INSERT|UPDATE|DELETE|MERGE|UPSERT|REPLACE|CREATE|ALTER|DROP|TRUNCATE|GRANT|REVOKE|"
+    r"COPY|SET|CALL|EXEC|EXECUTE|ATTACH|DETACH|PRAGMA|VACUUM|LOCK)\b",
+    re.IGNORECASE,
+)
 
 
 def extract_sql(reply: str) -> str:
-    """The SQL in a model's reply: a fenced block, else from the first SELECT/WITH; '' when none."""
+    """The SQL in a model's reply: a fenced block, else from the first statement keyword; '' when none."""
     match = _SQL_FENCE.search(reply)
     text = match.group(1) if match else reply
     start = _SQL_START.search(text)
     if not start:
         return ""
+    if match:  # the whole block: leading comments included, the validator judges it
+        return text.strip().rstrip(";").strip()
     return text[start.start() :].strip().rstrip(";").strip()
