@@ -312,6 +312,10 @@ def test_creating_in_another_organizations_workspace_is_404(admin_client, outsid
         ({**postgres_body(), "is_active": "perhaps"}, "is_active"),
         ({**postgres_body(), "alias": "Not An Alias"}, "alias"),
         ({**postgres_body(), "workspace_id": "abc"}, "workspace_id"),
+        ({**postgres_body(), "alias": "memory"}, "alias"),
+        (postgres_body(options={"password": "in-clear"}), "connection.options"),
+        (postgres_body(options={"sslpassword": "in-clear"}), "connection.options"),
+        (postgres_body(options="sslmode=require"), "connection.options"),
     ],
     ids=[
         "missing-connector-type",
@@ -329,6 +333,10 @@ def test_creating_in_another_organizations_workspace_is_404(admin_client, outsid
         "is-active-not-a-boolean",
         "alias-not-an-identifier",
         "workspace-id-not-a-number",
+        "alias-reserved-by-the-federation-engine",
+        "password-hidden-in-options",
+        "ssl-password-in-options",
+        "options-not-an-object",
     ],
 )
 def test_bad_input_is_a_400_naming_the_field(admin_client, body, field):
@@ -353,6 +361,16 @@ def test_an_alias_already_used_in_the_workspace_is_a_400(admin_client, source, s
 def test_patching_to_an_alias_already_used_is_a_400(admin_client, source, member, data_root):
     other = DataSourceFactory(workspace=member.workspace, alias="other", path=str(data_root / "o.db"))
     response = admin_client.patch(f"{BASE}/{other.pk}", {"alias": "shop"}, format="json")
+    assert "alias" in assert_error(response, 400, "BAD_REQUEST")["error"]["details"]
+
+
+def test_a_name_that_slugs_to_a_reserved_alias_gets_another_alias(admin_client, shop_path):
+    body = {"name": "Main", "connector_type": "sqlite", "connection": {"path": str(shop_path)}}
+    assert assert_ok(admin_client.post(BASE, body, format="json"), 201)["alias"] == "main_2"
+
+
+def test_patching_to_a_reserved_alias_is_a_400(admin_client, source):
+    response = admin_client.patch(f"{BASE}/{source.pk}", {"alias": "system"}, format="json")
     assert "alias" in assert_error(response, 400, "BAD_REQUEST")["error"]["details"]
 
 
@@ -560,12 +578,15 @@ def test_discover_queues_discovery_and_answers_202(admin_member, shop_path):
 @pytest.mark.django_db(transaction=True)
 def test_discover_with_the_broker_down_is_a_503_and_the_status_is_restored(admin_member, shop_path, broker_down):
     source = DataSourceFactory(
-        workspace=admin_member.workspace, path=str(shop_path), discovery_status=DiscoveryStatus.SUCCEEDED
+        workspace=admin_member.workspace,
+        path=str(shop_path),
+        discovery_status=DiscoveryStatus.FAILED,
+        discovery_error="the previous run's error",
     )
     response = client_for(admin_member.user).post(f"{BASE}/{source.pk}/discover")
     assert_error(response, 503, "SERVICE_UNAVAILABLE")
     source.refresh_from_db()
-    assert source.discovery_status == DiscoveryStatus.SUCCEEDED
+    assert (source.discovery_status, source.discovery_error) == (DiscoveryStatus.FAILED, "the previous run's error")
 
 
 # --- GET {id}/schema --------------------------------------------------------------------------
