@@ -108,7 +108,47 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
         details = {"request_id": request_id}
     if style == "validation422" and status == 400:
         status = 422
+        if isinstance(exc, drf.ValidationError):  # keep the nested paths and DRF's error codes
+            return Response({"detail": validation_entries(exc.detail)}, status=status, headers=headers)
     return Response(render_error(style, status, code, message, details), status=status, headers=headers)
+
+
+# DRF error codes → the `type` of a spec-002 (FastAPI-style) validation error.
+_VALIDATION_TYPES = {
+    "required": "missing",
+    "null": "missing",
+    "blank": "string_too_short",
+    "max_length": "string_too_long",
+    "min_length": "string_too_short",
+    "invalid_choice": "enum",
+    "not_a_list": "list_type",
+    "not_a_dict": "dict_type",
+    "empty": "too_short",
+    "unique": "value_error",
+}
+
+
+def validation_entries(detail: Any, loc: tuple[Any, ...] = ("body",)) -> list[dict[str, Any]]:
+    """A DRF error tree → [{"loc": ["body", "artifacts", 0, "data"], "msg", "type"}, …], one per message."""
+    if isinstance(detail, dict):
+        entries = []
+        for key, value in detail.items():
+            step = key if isinstance(key, int) else str(key)
+            entries += validation_entries(value, loc if key in ("non_field_errors", "__all__") else (*loc, step))
+        return entries
+    if isinstance(detail, list):
+        if all(not isinstance(item, dict | list) for item in detail):  # the messages of one field
+            return [entry for item in detail for entry in validation_entries(item, loc)]
+        entries = []
+        for index, item in enumerate(detail):  # a list field: {} / [] for the items without errors
+            entries += validation_entries(item, (*loc, index))
+        return entries
+    code = getattr(detail, "code", None) or "invalid"
+    if code in _VALIDATION_TYPES.values() or code.endswith("_type"):
+        kind = code  # already a spec-002 type, given by the serializer
+    else:
+        kind = _VALIDATION_TYPES.get(code, "type_error" if code == "invalid" else "value_error")
+    return [{"loc": list(loc), "msg": str(detail), "type": kind}]
 
 
 def render_error(style: str, status: int, code: str, message: str, details: Any) -> Any:

@@ -19,6 +19,7 @@ urlpatterns = [
     path("api/v1/", include("accounts.urls")),
     path("api/v1/", include("connectors.urls")),
     path("api/v1/", include("prompts.urls")),
+    path("api/v1/", include("programs.urls")),
     path("api/v1/spaces/<slug:slug>/query/", include("query_editor.urls")),
     path("api/v1/", include("templates_app.urls")),
 ]

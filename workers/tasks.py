@@ -15,6 +15,7 @@ from django.utils import timezone
 from config.logging import execution_id_var
 from connectors.discovery import discovery_run
 from connectors.models import DataSource, DiscoveryStatus
+from programs import services as programs
 from prompts import pipeline
 from prompts.ai.client import TransientAIError
 from prompts.models import ErrorCode, Stage
@@ -169,3 +170,29 @@ def reap_executions() -> None:
     counts = pipeline.reap_stale_executions()
     if any(counts.values()):
         logger.warning("reaper: %s", counts)
+
+
+# --- Programs (execute_program) -----------------------------------------------------------------
+_PROGRAMS_SOFT = settings.TASK_SOFT_TIME_LIMITS["programs"]
+
+
+@shared_task(
+    name="workers.run_program",
+    bind=True,
+    acks_late=True,
+    reject_on_worker_lost=True,
+    ignore_result=True,
+    soft_time_limit=_PROGRAMS_SOFT,
+    time_limit=_PROGRAMS_SOFT + _MARGIN,
+)
+def run_program(self, run_id: int) -> None:  # noqa: ANN001
+    """Queue `programs`: run one execute_program request in the sandbox; the API polls the row."""
+    if not programs.run_claim(run_id=run_id, worker=_worker_name(self)):
+        return  # a duplicate delivery, or the API already gave up waiting for it
+    try:
+        programs.run_execute(run_id=run_id)
+    except SoftTimeLimitExceeded:
+        programs.run_fail(run_id=run_id, error=f"The program did not finish within {_PROGRAMS_SOFT} s")
+    except Exception as exc:
+        logger.exception("program run %s crashed", run_id)
+        programs.run_fail(run_id=run_id, error=f"Internal error while running the program ({type(exc).__name__})")

@@ -328,7 +328,9 @@ class _Run:
         except ProtocolViolation:
             raise
         except Exception as exc:  # the host's failure becomes the program's exception
-            reply = {"ok": False, "error_type": type(exc).__name__, "message": str(exc)}
+            # str(KeyError("x")) is "'x'": send the message itself, or the program would see it quoted twice.
+            message = exc.args[0] if isinstance(exc, KeyError) and len(exc.args) == 1 else str(exc)
+            reply = {"ok": False, "error_type": type(exc).__name__, "message": str(message)}
         try:
             return protocol.encode(reply)
         except (TypeError, ValueError) as exc:

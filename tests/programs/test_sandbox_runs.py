@@ -278,3 +278,9 @@ def test_augmented_assignment_of_items_and_attributes_works():
 
     assert outcome.error is None
     assert outcome.output == "{'a': 2, 'b': 1} 5 [10, 2]\n"
+
+
+def test_a_host_key_error_reads_like_a_plain_key_error():
+    outcome = run("x = 1\nexecutor.get_artifact('nope')")
+
+    assert outcome.error.startswith("line 2: KeyError: \"no artifact with identifier 'nope'")
