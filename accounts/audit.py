@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import decimal
+import hashlib
 import uuid
 from typing import Any
 
@@ -25,6 +26,14 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def _secret_marker(value: Any) -> str:
+    # A short digest of the stored (encrypted or hashed) value: a rotation shows up as a change in the log
+    # while the log holds nothing that helps recover the secret.
+    if not value:
+        return ""
+    return "***" + hashlib.sha256(str(value).encode()).hexdigest()[:8]
+
+
 def snapshot(obj: models.Model | None, fields: list[str] | None = None) -> dict[str, Any] | None:
     """The object's concrete field values (secrets replaced by a marker), for before/after."""
     if obj is None:
@@ -35,7 +44,7 @@ def snapshot(obj: models.Model | None, fields: list[str] | None = None) -> dict[
         if fields is not None and field.name not in fields and name not in fields:
             continue
         if field.name in SECRET_FIELDS:
-            out[field.name] = "***" if getattr(obj, name) else ""
+            out[field.name] = _secret_marker(getattr(obj, name))
             continue
         out[field.name] = _plain(getattr(obj, name))
     return out

@@ -9,7 +9,9 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin
-from django.db.models import QuerySet
+from django.contrib.admin.utils import get_fields_from_path
+from django.core.exceptions import FieldDoesNotExist
+from django.db.models import Model, QuerySet
 from django.http import HttpRequest
 
 from accounts.audit import audit_record, snapshot
@@ -65,14 +67,35 @@ class OrgScopedAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return self._operator(request)
 
+    def get_list_filter(self, request: HttpRequest) -> Any:
+        # A plain relation filter lists every row of the related table (every workspace, every user):
+        # offer only the values present in the operator's own objects.
+        return [_related_only(self.model, spec) for spec in super().get_list_filter(request)]
+
     def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
-        field = super().formfield_for_foreignkey(db_field, request, **kwargs)
-        org_ids = admin_organization_ids(request)
-        if org_ids is not None and field is not None:
-            scoped = _scope_choices(field.queryset, org_ids)
-            if scoped is not None:
-                field.queryset = scoped
-        return field
+        return _scoped_field(super().formfield_for_foreignkey(db_field, request, **kwargs), request)
+
+    def formfield_for_manytomany(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        return _scoped_field(super().formfield_for_manytomany(db_field, request, **kwargs), request)
+
+
+def _related_only(model: type[Model], spec: Any) -> Any:
+    if not isinstance(spec, str):
+        return spec
+    try:
+        field = get_fields_from_path(model, spec)[-1]
+    except FieldDoesNotExist:
+        return spec
+    return (spec, admin.RelatedOnlyFieldListFilter) if field.is_relation else spec
+
+
+def _scoped_field(field: Any, request: HttpRequest) -> Any:
+    org_ids = admin_organization_ids(request)
+    if org_ids is not None and field is not None:
+        scoped = _scope_choices(field.queryset, org_ids)
+        if scoped is not None:
+            field.queryset = scoped
+    return field
 
 
 def _scope_choices(queryset: QuerySet, org_ids: list[int]) -> QuerySet | None:
