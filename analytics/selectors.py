@@ -43,19 +43,29 @@ class Window:
     period: str
 
 
-def _parse_moment(raw: str, field: str, *, end: bool) -> datetime:
-    moment = parse_datetime(raw)
+def parse_moment(raw: str, *, end: bool) -> datetime:
+    """An ISO 8601 datetime (naive = UTC) or date; a bare date is the start of that day, or its end when `end`."""
+    text = raw.strip()
+    try:
+        # A bare date first: parse_datetime (fromisoformat) would take it as midnight.
+        day = parse_date(text)
+        moment = None if day is not None else parse_datetime(text)
+    except ValueError:  # well-formed but impossible, e.g. 2025-13-45
+        moment = day = None
     if moment is None:
-        day = parse_date(raw)
         if day is None:
-            raise BadRequest(
-                f"{field}: not an ISO 8601 date or datetime",
-                details={field: [f"Not an ISO 8601 date or datetime: {raw!r}."]},
-            )
+            raise ValueError(f"Not an ISO 8601 date or datetime: {raw!r}.")
         moment = datetime.combine(day, datetime.max.time() if end else datetime.min.time())
     if timezone.is_naive(moment):
         moment = timezone.make_aware(moment, UTC)
     return moment
+
+
+def _parse_moment(raw: str, field: str, *, end: bool) -> datetime:
+    try:
+        return parse_moment(raw, end=end)
+    except ValueError as exc:
+        raise BadRequest(f"{field}: not an ISO 8601 date or datetime", details={field: [str(exc)]}) from None
 
 
 def window_for(period: str | None, start: str | None, end: str | None, *, default: str = "7d") -> Window:
@@ -140,6 +150,38 @@ def usage(qs: QuerySet) -> dict[str, Any]:
     }
 
 
+MAX_FILLED_BUCKETS = 2000
+
+
+def bucket_starts(window: Window) -> list[datetime]:
+    """Every bucket of the window, so a chart gets zeros for quiet hours/days instead of gaps."""
+    step = timedelta(hours=1) if window.bucket == "hour" else timedelta(days=1)
+    # Truncate in the current time zone, as TruncHour / TruncDay do in the database.
+    first = timezone.localtime(window.start).replace(minute=0, second=0, microsecond=0)
+    if window.bucket == "day":
+        first = first.replace(hour=0)
+    if (window.end - first) / step > MAX_FILLED_BUCKETS:
+        return []
+    starts = []
+    moment = first
+    while moment <= window.end:
+        starts.append(moment)
+        moment = timezone.localtime(moment + step)
+    return starts
+
+
+def _series_point(bucket: datetime, executions: int, completed: int, failed: int, avg_ms: float | None) -> dict:
+    finished = completed + failed
+    return {
+        "bucket": bucket,
+        "executions": executions,
+        "completed": completed,
+        "failed": failed,
+        "success_rate": round(completed / finished, 4) if finished else None,
+        "avg_total_ms": round(avg_ms, 2) if avg_ms is not None else None,
+    }
+
+
 def time_series(qs: QuerySet, window: Window) -> list[dict[str, Any]]:
     trunc = TruncHour if window.bucket == "hour" else TruncDay
     rows = (
@@ -153,20 +195,17 @@ def time_series(qs: QuerySet, window: Window) -> list[dict[str, Any]]:
         )
         .order_by("bucket")
     )
-    series = []
-    for row in rows:
-        finished = row["completed"] + row["failed"]
-        series.append(
-            {
-                "bucket": row["bucket"],
-                "executions": row["executions"],
-                "completed": row["completed"],
-                "failed": row["failed"],
-                "success_rate": round(row["completed"] / finished, 4) if finished else None,
-                "avg_total_ms": round(row["avg_total_ms"], 2) if row["avg_total_ms"] is not None else None,
-            }
+    found = {
+        row["bucket"]: _series_point(
+            row["bucket"], row["executions"], row["completed"], row["failed"], row["avg_total_ms"]
         )
-    return series
+        for row in rows
+    }
+    filled = [
+        found.pop(start) if start in found else _series_point(start, 0, 0, 0, None) for start in bucket_starts(window)
+    ]
+    # Anything the grid did not name (a window too long to fill) is kept as the database gave it.
+    return sorted([*filled, *found.values()], key=lambda p: p["bucket"])
 
 
 def data_source_usage(qs: QuerySet) -> list[dict[str, Any]]:
@@ -226,19 +265,26 @@ def top_prompts(qs: QuerySet) -> list[dict[str, Any]]:
         .annotate(
             executions=Count("id"),
             completed=Count("id", filter=Q(status=ExecutionStatus.COMPLETED)),
+            failed=Count("id", filter=Q(status=ExecutionStatus.FAILED)),
             avg_total_ms=Avg("total_duration_ms"),
         )
         .order_by("-executions", "prompt_text")[:TOP_N]
     )
-    return [
-        {
-            "prompt_text": r["prompt_text"],
-            "executions": r["executions"],
-            "success_rate": round(r["completed"] / r["executions"], 4) if r["executions"] else None,
-            "avg_total_ms": round(r["avg_total_ms"], 2) if r["avg_total_ms"] is not None else None,
-        }
-        for r in rows
-    ]
+    out = []
+    for r in rows:
+        # Like the totals: the share of finished runs that completed (a run in progress is neither).
+        finished = r["completed"] + r["failed"]
+        out.append(
+            {
+                "prompt_text": r["prompt_text"],
+                "executions": r["executions"],
+                "completed": r["completed"],
+                "failed": r["failed"],
+                "success_rate": round(r["completed"] / finished, 4) if finished else None,
+                "avg_total_ms": round(r["avg_total_ms"], 2) if r["avg_total_ms"] is not None else None,
+            }
+        )
+    return out
 
 
 def failures(qs: QuerySet) -> list[dict[str, Any]]:

@@ -13,7 +13,7 @@ from rest_framework.views import APIView
 
 from accounts import selectors as account_selectors
 from accounts.models import Membership
-from analytics.selectors import prompt_analytics, window_for
+from analytics.selectors import parse_moment, prompt_analytics, window_for
 from config.api import request_api_key
 from config.pagination import EnvelopePagination
 from config.responses import envelope
@@ -82,7 +82,7 @@ class HistoryView(APIView):
     )
     def get(self, request: Request) -> Response:
         qs = selectors.history_for(user=request.user, api_key=request_api_key(request))
-        qs = _filtered(request, qs, HistoryFilter).distinct()
+        qs = _filtered(request, qs, HistoryFilter)
         return _paginate(request, qs, self, history_item, "Prompt history")
 
 
@@ -91,7 +91,11 @@ class HistoryClearView(APIView):
     def delete(self, request: Request) -> Response:
         before = None
         if request.query_params.get("before"):
-            before = window_for("custom", "1970-01-01", request.query_params["before"]).end
+            try:
+                # A bare date means "before that day starts": the day itself is kept.
+                before = parse_moment(request.query_params["before"], end=False)
+            except ValueError as exc:
+                raise serializers.ValidationError({"before": [str(exc)]}) from None
         memberships = account_selectors.memberships_for(user=request.user, api_key=request_api_key(request))
         workspace_ids = [m.workspace_id for m in memberships]
         if request.query_params.get("workspace_id"):

@@ -116,7 +116,12 @@ class TemplateListView(APIView):
         qs = selectors.templates_visible(membership=membership)
         params = request.query_params
         if params.get("category"):
-            qs = qs.filter(Q(category__slug=params["category"]) | Q(category__name__iexact=params["category"]))
+            category = TemplateCategory.objects.filter(
+                Q(slug=params["category"]) | Q(name__iexact=params["category"])
+            ).first()
+            if category is None:
+                raise serializers.ValidationError({"category": [f"Unknown category {params['category']!r}."]})
+            qs = qs.filter(category=category)
         scope = params.get("scope")
         if scope:
             if scope not in SCOPES:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import date
 from typing import Any
@@ -16,6 +17,7 @@ from prompts.services import execution_create
 from templates_app.models import PARAMETER_TYPES, PLACEHOLDER, PromptTemplate, TemplateCategory
 
 MAX_VALUE_LENGTH = 500
+MAX_PROMPT_LENGTH = 10_000  # as POST /prompts/execute
 _PARAM_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
@@ -73,6 +75,8 @@ def coerce_value(param: dict[str, Any], value: Any, *, field: str) -> Any:
             number = float(value)
         except ValueError:
             raise _bad(field, f"A number is required, got {value!r}.") from None
+        if not math.isfinite(number):  # "inf"/"nan" parse as floats but are no numbers for a question
+            raise _bad(field, f"A finite number is required, got {value!r}.")
         return int(number) if number.is_integer() else number
     if kind == "date":
         try:
@@ -115,7 +119,15 @@ def template_render(*, template: PromptTemplate, values: dict[str, Any]) -> tupl
             details={f"parameters.{n}": ["This parameter is required."] for n in missing},
         )
     text = PLACEHOLDER.sub(lambda m: str(resolved.get(m.group(1), "")), template.template_text)
-    text = re.sub(r"\s{2,}", " ", text).strip()
+    # An empty optional value leaves a double space; collapse those but keep the template's line breaks.
+    text = re.sub(r"[ \t]{2,}", " ", text).strip()
+    if not text:
+        raise BadRequest("parameters: the rendered prompt is empty", details={"parameters": ["The prompt is empty."]})
+    if len(text) > MAX_PROMPT_LENGTH:
+        raise BadRequest(
+            "parameters: the rendered prompt is too long",
+            details={"parameters": [f"The rendered prompt has {len(text)} characters; at most {MAX_PROMPT_LENGTH}."]},
+        )
     return text, resolved
 
 
