@@ -34,8 +34,9 @@ EXAMPLE_REQUEST = {
     ],
 }
 
+# What the demo workspace (`make demo`) answers to EXAMPLE_REQUEST.
 EXAMPLE_RESPONSE = {
-    "output": "Top region: North | feedback: positive\n",
+    "output": "Top region: East | feedback: positive\n",
     "error": None,
     "accessed_artifact_ids": ["feedback"],
     "modified_artifacts": [
@@ -44,13 +45,13 @@ EXAMPLE_RESPONSE = {
             "title": "Top regions by orders",
             "artifact_type": "table",
             "data": [
-                {"region": "North", "orders": 17012},
-                {"region": "West", "orders": 14923},
-                {"region": "South", "orders": 11870},
+                {"region": "East", "orders": 15793},
+                {"region": "North", "orders": 13899},
+                {"region": "West", "orders": 12865},
             ],
         }
     ],
-    "llm_usages": [{"provider": "hasura", "model": "builtin", "input_tokens": 113, "output_tokens": 3}],
+    "llm_usages": [{"provider": "hasura", "model": "builtin", "input_tokens": 71, "output_tokens": 3}],
 }
 
 PROGRAM_API_DESCRIPTION = """\

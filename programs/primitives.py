@@ -35,6 +35,7 @@ _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 _NUMBER = re.compile(r"-?\d+(?:[.,]\d+)*(?:\.\d+)?")
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 _DATE = re.compile(r"\b\d{4}-\d{2}-\d{2}\b")
+_PHRASE_END = re.compile(r",|[.!?](?:\s|$)")  # a stated text value ends at a comma or a sentence's end
 
 # Words that signal a category the input rarely names outright.
 _LEXICON = {
@@ -211,6 +212,8 @@ def _summary(value: Any) -> str:
 
 def _coerce(raw: str, kind: Any) -> Any:
     raw = raw.strip().strip("\"'")
+    if kind not in ("number", "integer"):
+        raw = _PHRASE_END.split(raw)[0].strip().strip("\"'")
     if kind in ("number", "integer"):
         match = _NUMBER.search(raw)
         if not match:
@@ -226,7 +229,7 @@ def _coerce(raw: str, kind: Any) -> Any:
 def _extract_field(text: str, key: str, spec: dict[str, Any]) -> Any:
     kind = spec.get("type")
     label = re.escape(key).replace("_", "[ _-]?")
-    stated = re.search(rf"\b{label}\b\s*(?:is|[:=])\s*([^\n;,]+)", text, re.IGNORECASE)
+    stated = re.search(rf"\b{label}\b\s*(?:is|[:=])\s*([^\n;]+)", text, re.IGNORECASE)
     if stated:
         return _coerce(stated.group(1), kind)
     if spec.get("format") == "email" or "email" in key.casefold():

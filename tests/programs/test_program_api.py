@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 
 import pytest
@@ -314,4 +315,5 @@ def test_an_escape_attempt_answers_200_with_an_error_and_the_worker_survives(
     assert body["error"] is not None
     assert expected in body["error"]
     assert body["modified_artifacts"] == []
+    assert not os.path.exists("/tmp/pwned-by-program")  # noqa: S108
     assert execute(program_request(api_key_token, "print('still here')")).json()["output"] == "still here\n"
