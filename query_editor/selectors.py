@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections import OrderedDict
 from dataclasses import dataclass
 from threading import Lock
@@ -58,19 +59,21 @@ def connector_for_query(*, membership: Membership, connector_id: UUID) -> DataSo
 
 
 @dataclass(frozen=True)
-class _Entry:
-    key: str  # lowercased table name
-    qualified: str  # lowercased schema.table
-    columns_lower: tuple[str, ...]
-    body: dict[str, Any]  # the response item, shared read-only between requests
+class _AutocompleteIndex:
+    """One catalog, ready for prefix lookups by bisection (no scan of every table and column)."""
+
+    bodies: list[dict[str, Any]]  # response items in catalog order, shared read-only between requests
+    names: list[tuple[str, int]]  # (lowercased table name, position), sorted
+    qualified: list[tuple[str, int]]  # (lowercased schema.table, position), sorted
+    columns: list[tuple[str, int, int]]  # (lowercased column name, table position, ordinal), sorted
 
 
-_AUTOCOMPLETE_CACHE: OrderedDict[tuple[UUID, int], list[_Entry]] = OrderedDict()
+_AUTOCOMPLETE_CACHE: OrderedDict[tuple[UUID, int], _AutocompleteIndex] = OrderedDict()
 _AUTOCOMPLETE_LOCK = Lock()
 _AUTOCOMPLETE_CACHE_SIZE = 64
 
 
-def _autocomplete_entries(source: DataSource) -> list[_Entry]:
+def _autocomplete_index(source: DataSource) -> _AutocompleteIndex:
     # Built once per catalog version from the (also cached) SourceCatalog: no query per table.
     key = (source.uuid, source.catalog_version)
     with _AUTOCOMPLETE_LOCK:
@@ -78,27 +81,47 @@ def _autocomplete_entries(source: DataSource) -> list[_Entry]:
         if cached is not None:
             _AUTOCOMPLETE_CACHE.move_to_end(key)
             return cached
-    catalog = source_catalog(source)
+    tables = source_catalog(source).tables
     connector_id = str(source.uuid)
-    entries = [
-        _Entry(
-            key=t.name.lower(),
-            qualified=f"{t.schema}.{t.name}".lower(),
-            columns_lower=tuple(c.name.lower() for c in t.columns),
-            body={
-                "name": t.name,
-                "schema": t.schema,
-                "columns": [c.name for c in t.columns],
-                "connector_id": connector_id,
-            },
-        )
-        for t in catalog.tables
-    ]
+    index = _AutocompleteIndex(
+        bodies=[
+            {"name": t.name, "schema": t.schema, "columns": [c.name for c in t.columns], "connector_id": connector_id}
+            for t in tables
+        ],
+        names=sorted((t.name.lower(), i) for i, t in enumerate(tables)),
+        qualified=sorted((f"{t.schema}.{t.name}".lower(), i) for i, t in enumerate(tables)),
+        columns=sorted((c.name.lower(), i, n) for i, t in enumerate(tables) for n, c in enumerate(t.columns)),
+    )
     with _AUTOCOMPLETE_LOCK:
-        _AUTOCOMPLETE_CACHE[key] = entries
+        _AUTOCOMPLETE_CACHE[key] = index
         while len(_AUTOCOMPLETE_CACHE) > _AUTOCOMPLETE_CACHE_SIZE:
             _AUTOCOMPLETE_CACHE.popitem(last=False)
-    return entries
+    return index
+
+
+def _starting_with(items: list[Any], prefix: str) -> list[Any]:
+    """The items of a sorted list of tuples whose first element starts with `prefix`."""
+    lo = bisect_left(items, (prefix,))
+    hi = bisect_left(items, (prefix + "\U0010ffff",))
+    return items[lo:hi]
+
+
+def _matches(index: _AutocompleteIndex, prefix: str) -> list[dict[str, Any]]:
+    whole = {i for _, i in _starting_with(index.names, prefix)} | {
+        i for _, i in _starting_with(index.qualified, prefix)
+    }
+    some: dict[int, list[int]] = {}
+    for _, i, ordinal in _starting_with(index.columns, prefix):
+        if i not in whole:
+            some.setdefault(i, []).append(ordinal)
+    out = []
+    for i in sorted(whole | set(some)):
+        body = index.bodies[i]
+        if i in whole:
+            out.append(body)
+        else:
+            out.append({**body, "columns": [body["columns"][n] for n in sorted(some[i])]})
+    return out
 
 
 def autocomplete_tables(
@@ -116,15 +139,8 @@ def autocomplete_tables(
     wanted = prefix.strip().lower()
     tables: list[dict[str, Any]] = []
     for source in sources:
-        for entry in _autocomplete_entries(source):
-            if not wanted or entry.key.startswith(wanted) or entry.qualified.startswith(wanted):
-                tables.append(entry.body)
-                continue
-            columns = [
-                c for c, low in zip(entry.body["columns"], entry.columns_lower, strict=True) if low.startswith(wanted)
-            ]
-            if columns:
-                tables.append({**entry.body, "columns": columns})
+        index = _autocomplete_index(source)
+        tables.extend(_matches(index, wanted) if wanted else index.bodies)
     return tables
 
 

@@ -122,7 +122,7 @@ def _source_in_space(*, membership: Membership, connector_id: UUID) -> DataSourc
     source = DataSource.objects.alive().filter(workspace_id=membership.workspace_id, uuid=connector_id).first()
     if source is None:
         raise BadRequest(
-            f"Connector {connector_id} does not exist in this space",
+            f"connector_id: connector {connector_id} does not exist in this space",
             details={"connector_id": [f"Connector {connector_id} does not exist in this space."]},
         )
     return source
