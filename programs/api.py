@@ -233,7 +233,12 @@ class SpaceSqlView(APIView):
         summary="Run read-only SQL on the space's data sources (DDN-style SQL endpoint)",
         description=SQL_ENDPOINT_DESCRIPTION,
         request=SqlIn,
-        responses={200: serializers.ListField(child=serializers.DictField())},
+        responses={
+            200: OpenApiResponse(
+                response={"type": "array", "items": {"type": "object", "additionalProperties": True}},
+                description="The rows, one JSON object each, keyed by output column name",
+            )
+        },
         examples=[
             OpenApiExample("Query", value={"sql": "SELECT name, region_id FROM customers LIMIT 2"}, request_only=True),
             OpenApiExample(
