@@ -94,6 +94,12 @@ def governed_prepare(request: GovernedRequest) -> GovernedPlan:
         settings.QUERY_DEFAULT_TIMEOUT_MS, workspace.statement_timeout_ms, *(s.statement_timeout_ms for s in sources)
     )
     catalogs = [source_catalog(s) for s in sources]
+    for source, catalog in zip(sources, catalogs, strict=True):
+        if not catalog.tables:
+            raise SqlValidationFailed(
+                f"Data source {source.name!r} has no discovered tables yet: run schema discovery first",
+                check="unknown_table",
+            )
     allowed: dict[str, set[str]] | None = None
     if request.schemas:
         wanted = set(request.schemas)
