@@ -259,6 +259,14 @@ QUERY_DEFAULT_TIMEOUT_MS = env_int("QUERY_DEFAULT_TIMEOUT_MS", 30000, minimum=10
 # SQLite / DuckDB data source files must live under one of these folders (admins register paths).
 DATA_SOURCE_FILE_ROOTS = [Path(p).resolve() for p in env_list("DATA_SOURCE_FILE_ROOTS", [str(VAR_DIR)])]
 
+# --- Programs (sandboxed execute_program runs) ------------------------------------------------------
+PROGRAM_WALL_CLOCK_S = env_int("PROGRAM_WALL_CLOCK_S", 30, minimum=1)
+PROGRAM_CPU_S = env_int("PROGRAM_CPU_S", 10, minimum=1)
+PROGRAM_MEMORY_BYTES = env_int("PROGRAM_MEMORY_BYTES", 512 * 1024**2, minimum=64 * 1024**2)
+PROGRAM_OUTPUT_BYTES = env_int("PROGRAM_OUTPUT_BYTES", 1_000_000, minimum=1024)
+PROGRAM_WAIT_MARGIN_S = env_int("PROGRAM_WAIT_MARGIN_S", 15, minimum=1)
+PROGRAM_API_RATE = env_str("PROGRAM_API_RATE", "120/min")
+
 # --- Ops -----------------------------------------------------------------------------------------
 METRICS_TOKEN = env_str("METRICS_TOKEN")  # when set, /metrics wants "Authorization: Bearer <token>"
 
