@@ -5,6 +5,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export LITELLM_LOCAL_MODEL_COST_MAP := True
+# Local runs of worker / beat / flower / migrate next to `make demo`: without a SECRET_KEY in the
+# environment they run in debug mode on the embedded defaults (var/db.sqlite3, var/broker/).
+LOCAL_ENV := $(if $(SECRET_KEY),,DEBUG=$${DEBUG:-1})
 
 .PHONY: install demo test test-fast lint format bench flower migrate worker beat clean
 
@@ -40,16 +43,16 @@ bench: $(STAMP)
 	$(BIN)/python -m bench
 
 migrate: $(STAMP)
-	$(BIN)/python manage.py migrate
+	$(LOCAL_ENV) $(BIN)/python manage.py migrate
 
 worker: $(STAMP)
-	$(BIN)/celery -A config worker -Q $${QUEUES:-ai,query,programs,default} --loglevel INFO
+	$(LOCAL_ENV) $(BIN)/celery -A config worker -Q $${QUEUES:-ai,query,programs,default} --loglevel INFO
 
 beat: $(STAMP)
-	$(BIN)/celery -A config beat --loglevel INFO
+	$(LOCAL_ENV) $(BIN)/celery -A config beat --loglevel INFO
 
 flower: $(STAMP)
-	$(BIN)/celery -A config flower --address=$${FLOWER_ADDRESS:-127.0.0.1} --port=$${FLOWER_PORT:-5555}
+	$(LOCAL_ENV) $(BIN)/celery -A config flower --address=$${FLOWER_ADDRESS:-127.0.0.1} --port=$${FLOWER_PORT:-5555}
 
 clean:
 	rm -rf var/test var/broker

@@ -19,7 +19,7 @@ from django.db.models import Avg, Count, Sum
 from django.http import HttpRequest, HttpResponse
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
 from prometheus_client.core import GaugeMetricFamily
-from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 from prometheus_client.registry import Collector
 
 from config.celery import QUEUES
@@ -120,4 +120,5 @@ def metrics_view(request: HttpRequest) -> HttpResponse:
         for collector in (REQUESTS, LATENCY):
             registry.register(collector)
     registry.register(_DB_COLLECTOR)
-    return HttpResponse(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)
+    # The 0.0.4 text format: every Prometheus (2.x and 3.x) and agent parses it.
+    return HttpResponse(generate_latest(registry), content_type=CONTENT_TYPE_PLAIN_0_0_4)
