@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from django.db import close_old_connections, connection
+from django.db import close_old_connections, connection, transaction
 from django.db.models import F, Q, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -119,10 +119,13 @@ def fail(*, execution_id: int, code: str, message: str) -> bool:
         fields["ai_processing_status"] = StageStatus.FAILED
     else:
         fields["query_execution_status"] = StageStatus.FAILED
-    ended = _live(execution_id).update(**fields) == 1
+    # One transaction: a poller that sees `failed` also sees the prompt's outcome recorded.
+    with transaction.atomic():
+        ended = _live(execution_id).update(**fields) == 1
+        if ended:
+            prompt_record_execution(execution_id=execution_id)
     if ended:
         logger.warning("execution %s failed: %s %s", execution_id, code, message)
-        prompt_record_execution(execution_id=execution_id)
     return ended
 
 
@@ -351,28 +354,30 @@ def run_query_stage(*, execution_id: int) -> None:
 
     now = timezone.now()
     GeneratedQuery.objects.filter(pk=generated.pk).update(sql_executed=result.sql_executed)
-    completed = (
-        _live(execution_id)
-        .filter(stage=Stage.QUERY)
-        .update(
-            status=ExecutionStatus.COMPLETED,
-            stage=Stage.DONE,
-            progress_percentage=100,
-            query_execution_status=StageStatus.COMPLETED,
-            query_execution_completed_at=now,
-            query_execution_duration_ms=_ms(execution.query_execution_started_at, now),
-            completed_at=now,
-            total_duration_ms=_ms(execution.started_at, now),
-            rows_returned=result.row_count,
-            result_preview=result.rows[:PREVIEW_ROWS],
-            result_columns=[{"name": c.name, "type": c.type, "masked": c.masked} for c in result.columns],
-            masked_columns=result.masked_columns,
-            result_truncated=result.truncated,
-            warnings=result.warnings,
+    # One transaction: a poller that sees `completed` also sees the saved prompt (prompt_id) and history.
+    with transaction.atomic():
+        completed = (
+            _live(execution_id)
+            .filter(stage=Stage.QUERY)
+            .update(
+                status=ExecutionStatus.COMPLETED,
+                stage=Stage.DONE,
+                progress_percentage=100,
+                query_execution_status=StageStatus.COMPLETED,
+                query_execution_completed_at=now,
+                query_execution_duration_ms=_ms(execution.query_execution_started_at, now),
+                completed_at=now,
+                total_duration_ms=_ms(execution.started_at, now),
+                rows_returned=result.row_count,
+                result_preview=result.rows[:PREVIEW_ROWS],
+                result_columns=[{"name": c.name, "type": c.type, "masked": c.masked} for c in result.columns],
+                masked_columns=result.masked_columns,
+                result_truncated=result.truncated,
+                warnings=result.warnings,
+            )
         )
-    )
-    if completed:
-        prompt_record_execution(execution_id=execution_id)
+        if completed:
+            prompt_record_execution(execution_id=execution_id)
 
 
 def _send_back_for_correction(execution: PromptExecution, generated: GeneratedQuery, exc: QueryExecutionFailed) -> bool:

@@ -81,7 +81,9 @@ def execution_create(
             stage=Stage.QUEUED_AI,
             stage_claimed_at=timezone.now(),
         )
-        execution.data_sources.set(sources)
+        # A new row has no links yet: one INSERT, without the SELECT of existing links .set() does.
+        links = PromptExecution.data_sources.through
+        links.objects.bulk_create([links(promptexecution_id=execution.pk, datasource_id=s.pk) for s in sources])
         if prompt is not None:
             Prompt.objects.filter(pk=prompt.pk).update(status=PromptStatus.PROCESSING)
         execution_id = execution.pk
@@ -99,22 +101,24 @@ def execution_cancel(*, execution: PromptExecution) -> PromptExecution:
     """End a running execution now; the worker's watcher cancels its query / abandons its LLM call."""
     now = timezone.now()
     stage_field = "ai_processing_status" if execution.stage in (Stage.QUEUED_AI, Stage.AI) else "query_execution_status"
-    cancelled = PromptExecution.objects.filter(pk=execution.pk, status=ExecutionStatus.PROCESSING).update(
-        status=ExecutionStatus.FAILED,
-        cancel_requested=True,
-        error_code=ErrorCode.CANCELLED,
-        error_message="Cancelled by the user",
-        completed_at=now,
-        stage=Stage.DONE,
-        total_duration_ms=int((now - execution.started_at).total_seconds() * 1000),
-        **{stage_field: StageStatus.FAILED},
-    )
+    with transaction.atomic():  # the cancel and its record on the prompt become visible together
+        cancelled = PromptExecution.objects.filter(pk=execution.pk, status=ExecutionStatus.PROCESSING).update(
+            status=ExecutionStatus.FAILED,
+            cancel_requested=True,
+            error_code=ErrorCode.CANCELLED,
+            error_message="Cancelled by the user",
+            completed_at=now,
+            stage=Stage.DONE,
+            total_duration_ms=int((now - execution.started_at).total_seconds() * 1000),
+            **{stage_field: StageStatus.FAILED},
+        )
+        if cancelled:
+            prompt_record_execution(execution_id=execution.pk)
     if not cancelled:
         raise BadRequest(
             f"Execution {execution.pk} has already finished ({execution.status}); nothing to cancel",
             details={"execution_id": ["The execution is not running."]},
         )
-    prompt_record_execution(execution_id=execution.pk)
     execution.refresh_from_db()
     return execution
 
