@@ -20,6 +20,7 @@ from uuid import UUID
 
 from django.utils import timezone
 
+from accounts.audit import audit_record
 from accounts.models import Membership
 from config.errors import DomainError
 from connectors.governed import GovernedRequest, governed_stream
@@ -172,6 +173,20 @@ def export_open(*, membership: Membership, connector_id: UUID, sql: str, fmt: st
         if error is not exc and isinstance(error, DmlBlocked):
             raise error from None
         raise
+    audit_record(
+        actor=membership.user,
+        action=f"export.{fmt}",
+        workspace=membership.workspace,
+        object_type="connectors.DataSource",
+        object_id=str(source.pk),
+        object_repr=source.name,
+        after={
+            "sql": sql[:2000],
+            "format": fmt,
+            "max_rows": EXPORT_MAX_ROWS,
+            "masked_columns": [c.name for c in columns if c.masked],
+        },
+    )
     return ExportBody(
         membership=membership,
         source=source,

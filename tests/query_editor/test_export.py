@@ -10,6 +10,7 @@ import psycopg
 import pytest
 from django.http import StreamingHttpResponse
 
+from accounts.models import AuditLog
 from query_editor.export import export_open
 from query_editor.models import QueryHistory
 from tests.conftest import client_for
@@ -171,3 +172,13 @@ def test_a_postgres_execute_masks_pii(analyst_client, slug, warehouse):
     body = response.json()
     assert body["row_count"] == 500
     assert body["rows"][0]["email"] == "***MASKED***"
+
+
+def test_every_export_is_written_to_the_audit_log(analyst_client, slug, sales):
+    response = export(analyst_client, slug, sales, "SELECT id, email FROM customers", "json")
+    content(response)
+    entry = AuditLog.objects.get(action="export.json")
+    assert entry.object_id == str(sales.pk)
+    assert entry.after["sql"] == "SELECT id, email FROM customers"
+    assert entry.after["masked_columns"] == ["email"]
+    assert entry.workspace_id == sales.workspace_id
