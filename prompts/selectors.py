@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from django.db.models import Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 
-from accounts.models import ApiKey, Role
+from accounts.models import ApiKey, Membership, Role
 from accounts.selectors import AnyUser, memberships_for
 from config.errors import NotFound
 from prompts.ai.context import similarity
@@ -25,18 +25,20 @@ def executions_visible(*, user: AnyUser, api_key: ApiKey | None = None) -> Query
 
 
 def execution_get(*, user: AnyUser, execution_id: int, api_key: ApiKey | None = None) -> PromptExecution:
-    # One indexed read: the execution by primary key joined to the caller's membership.
-    qs = PromptExecution.objects.select_related("generated_query").filter(
-        pk=execution_id, workspace__memberships__user_id=user.id or 0
+    """The caller's execution (or one of a workspace they administer) — polled, so one statement:
+    a primary-key read with the membership checks as EXISTS subqueries."""
+    uid = user.id or 0
+    member = Membership.objects.filter(user_id=uid, workspace_id=OuterRef("workspace_id"))
+    qs = (
+        PromptExecution.objects.select_related("generated_query")
+        .filter(pk=execution_id)
+        .annotate(is_member=Exists(member), is_admin=Exists(member.filter(role=Role.ADMIN)))
+        .order_by()
     )
     if api_key is not None:
         qs = qs.filter(workspace_id=api_key.workspace_id)
-    qs = qs.filter(
-        Q(user_id=user.id or 0)
-        | Q(workspace__memberships__role=Role.ADMIN, workspace__memberships__user_id=user.id or 0)
-    )
-    execution = qs.first()
-    if execution is None:
+    execution = next(iter(qs[:1]), None)
+    if execution is None or not execution.is_member or not (execution.user_id == uid or execution.is_admin):
         raise NotFound(f"Execution {execution_id} not found")
     return execution
 
