@@ -8,22 +8,39 @@ engines give the same numbers.
 from __future__ import annotations
 
 import math
+from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from django.contrib.postgres.fields import ArrayField
 from django.db import connection
-from django.db.models import Aggregate, Avg, Count, F, FloatField, Q, QuerySet, Sum
+from django.db.models import Aggregate, Avg, Count, FloatField, Q, QuerySet, Sum
 from django.db.models.functions import TruncDay, TruncHour
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
 from config.errors import BadRequest
-from prompts.models import ExecutionStatus, GeneratedQuery, PromptExecution
+from connectors.models import DataSource
+from prompts.models import ExecutionStatus
+from templates_app.models import PromptTemplate
 
 PERIODS = {"24h": timedelta(hours=24), "7d": timedelta(days=7), "30d": timedelta(days=30), "90d": timedelta(days=90)}
 DURATIONS = {"ai": "ai_response_time_ms", "query": "query_execution_duration_ms", "total": "total_duration_ms"}
 TOP_N = 10
+POINTS = (0.5, 0.95)
+
+
+class PercentilesCont(Aggregate):
+    """PostgreSQL: several percentiles of one column from a single sort → float8[]."""
+
+    function = "PERCENTILE_CONT"
+    template = "%(function)s(ARRAY[%(points)s]::float8[]) WITHIN GROUP (ORDER BY %(expressions)s)"
+
+    def __init__(self, expression: str, points: tuple[float, ...], **extra: Any) -> None:
+        super().__init__(
+            expression, points=", ".join(repr(float(p)) for p in points), output_field=ArrayField(FloatField()), **extra
+        )
 
 
 class PercentileCont(Aggregate):
@@ -113,41 +130,105 @@ def percentiles(qs: QuerySet, field: str, points: tuple[float, ...] = (0.5, 0.95
 
 
 def performance(qs: QuerySet) -> dict[str, dict[str, float | None]]:
-    averages = qs.aggregate(**{name: Avg(field) for name, field in DURATIONS.items()})
-    result = {}
+    return _overview(qs)["performance"]
+
+
+def _overview(qs: QuerySet) -> dict[str, Any]:
+    """Distinct users and avg / p50 / p95 of each duration; on PostgreSQL in one scan."""
+    aggregates: dict[str, Aggregate] = {"distinct_users": Count("user_id", distinct=True)}
+    aggregates.update({f"{name}_avg": Avg(field) for name, field in DURATIONS.items()})
+    postgres = connection.vendor == "postgresql"
+    if postgres:
+        aggregates.update({f"{name}_p": PercentilesCont(field, POINTS) for name, field in DURATIONS.items()})
+    row = qs.aggregate(**aggregates)
+    result: dict[str, dict[str, float | None]] = {}
     for name, field in DURATIONS.items():
-        p = percentiles(qs, field)
-        avg = averages[name]
-        result[f"{name}_time_ms"] = {"avg": round(avg, 2) if avg is not None else None, "p50": p[0.5], "p95": p[0.95]}
-    return result
+        if postgres:
+            values = row[f"{name}_p"] or [None] * len(POINTS)
+            points = {p: (round(v, 2) if v is not None else None) for p, v in zip(POINTS, values, strict=True)}
+        else:
+            points = percentiles(qs, field, POINTS)
+        avg = row[f"{name}_avg"]
+        result[f"{name}_time_ms"] = {
+            "avg": round(avg, 2) if avg is not None else None,
+            "p50": points[0.5],
+            "p95": points[0.95],
+        }
+    return {"distinct_users": row["distinct_users"], "performance": result}
+
+
+def _cube(qs: QuerySet, bucket: str) -> list[dict[str, Any]]:
+    """Counts and sums per (time bucket, status, model, template, error code): one scan, a few thousand rows at
+    most, from which totals, the time series, models, failures and templates are all read."""
+    trunc = TruncHour if bucket == "hour" else TruncDay
+    return list(
+        qs.annotate(bucket=trunc("created_at"))
+        .values("bucket", "status", "ai_model", "template_id", "error_code")
+        .annotate(
+            n=Count("id"),
+            rows=Sum("rows_returned"),
+            rows_n=Count("rows_returned"),
+            total_ms=Sum("total_duration_ms"),
+            total_n=Count("total_duration_ms"),
+        )
+        .order_by()
+    )
+
+
+def _rate(completed: int, failed: int) -> float | None:
+    # The share of finished runs that completed; a run still in progress is neither.
+    return round(completed / (completed + failed), 4) if completed + failed else None
+
+
+def _totals_from(cube: list[dict[str, Any]], distinct_users: int) -> dict[str, Any]:
+    by_status: dict[str, int] = defaultdict(int)
+    for r in cube:
+        by_status[r["status"]] += r["n"]
+    completed, failed = by_status[ExecutionStatus.COMPLETED], by_status[ExecutionStatus.FAILED]
+    return {
+        "executions": sum(by_status.values()),
+        "completed": completed,
+        "failed": failed,
+        "processing": by_status[ExecutionStatus.PROCESSING],
+        "distinct_users": distinct_users,
+        "rows_returned": sum(r["rows"] or 0 for r in cube),
+        "success_rate": _rate(completed, failed),
+    }
 
 
 def totals(qs: QuerySet) -> dict[str, Any]:
-    row = qs.aggregate(
-        executions=Count("id"),
-        completed=Count("id", filter=Q(status=ExecutionStatus.COMPLETED)),
-        failed=Count("id", filter=Q(status=ExecutionStatus.FAILED)),
-        processing=Count("id", filter=Q(status=ExecutionStatus.PROCESSING)),
-        distinct_users=Count("user_id", distinct=True),
-        rows_returned=Sum("rows_returned"),
-    )
-    finished = row["completed"] + row["failed"]
-    row["success_rate"] = round(row["completed"] / finished, 4) if finished else None
-    row["rows_returned"] = row["rows_returned"] or 0
-    return row
+    return _totals_from(_cube(qs, "day"), qs.aggregate(n=Count("user_id", distinct=True))["n"])
 
 
-def usage(qs: QuerySet) -> dict[str, Any]:
-    row = GeneratedQuery.objects.filter(execution__in=qs.values("id")).aggregate(
-        tokens_in=Sum("tokens_in"), tokens_out=Sum("tokens_out"), cost=Sum("cost")
+def _spend_by_model(qs: QuerySet) -> dict[str, dict[str, Any]]:
+    # Every generated query of the runs (correction rounds and failed generations included), joined once
+    # from the executions' side so the model comes with it.
+    rows = (
+        qs.filter(generated_queries__isnull=False)
+        .values("ai_model")
+        .annotate(
+            tokens_in=Sum("generated_queries__tokens_in"),
+            tokens_out=Sum("generated_queries__tokens_out"),
+            cost=Sum("generated_queries__cost"),
+        )
+        .order_by()
     )
-    tokens_in, tokens_out = row["tokens_in"] or 0, row["tokens_out"] or 0
+    return {r["ai_model"]: r for r in rows}
+
+
+def _usage_from(spend: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    tokens_in = sum(r["tokens_in"] or 0 for r in spend.values())
+    tokens_out = sum(r["tokens_out"] or 0 for r in spend.values())
     return {
         "tokens_in": tokens_in,
         "tokens_out": tokens_out,
         "tokens_used": tokens_in + tokens_out,
-        "cost": round(row["cost"] or 0.0, 6),
+        "cost": round(sum(r["cost"] or 0.0 for r in spend.values()), 6),
     }
+
+
+def usage(qs: QuerySet) -> dict[str, Any]:
+    return _usage_from(_spend_by_model(qs))
 
 
 MAX_FILLED_BUCKETS = 2000
@@ -171,35 +252,28 @@ def bucket_starts(window: Window) -> list[datetime]:
 
 
 def _series_point(bucket: datetime, executions: int, completed: int, failed: int, avg_ms: float | None) -> dict:
-    finished = completed + failed
     return {
         "bucket": bucket,
         "executions": executions,
         "completed": completed,
         "failed": failed,
-        "success_rate": round(completed / finished, 4) if finished else None,
+        "success_rate": _rate(completed, failed),
         "avg_total_ms": round(avg_ms, 2) if avg_ms is not None else None,
     }
 
 
-def time_series(qs: QuerySet, window: Window) -> list[dict[str, Any]]:
-    trunc = TruncHour if window.bucket == "hour" else TruncDay
-    rows = (
-        qs.annotate(bucket=trunc("created_at"))
-        .values("bucket")
-        .annotate(
-            executions=Count("id"),
-            completed=Count("id", filter=Q(status=ExecutionStatus.COMPLETED)),
-            failed=Count("id", filter=Q(status=ExecutionStatus.FAILED)),
-            avg_total_ms=Avg("total_duration_ms"),
-        )
-        .order_by("bucket")
-    )
+def _series_from(cube: list[dict[str, Any]], window: Window) -> list[dict[str, Any]]:
+    sums: dict[datetime, list[int]] = defaultdict(lambda: [0, 0, 0, 0, 0])  # n, completed, failed, ms, ms_n
+    for r in cube:
+        acc = sums[r["bucket"]]
+        acc[0] += r["n"]
+        acc[1] += r["n"] if r["status"] == ExecutionStatus.COMPLETED else 0
+        acc[2] += r["n"] if r["status"] == ExecutionStatus.FAILED else 0
+        acc[3] += r["total_ms"] or 0
+        acc[4] += r["total_n"]
     found = {
-        row["bucket"]: _series_point(
-            row["bucket"], row["executions"], row["completed"], row["failed"], row["avg_total_ms"]
-        )
-        for row in rows
+        bucket: _series_point(bucket, n, completed, failed, ms / ms_n if ms_n else None)
+        for bucket, (n, completed, failed, ms, ms_n) in sums.items()
     }
     filled = [
         found.pop(start) if start in found else _series_point(start, 0, 0, 0, None) for start in bucket_starts(window)
@@ -208,55 +282,55 @@ def time_series(qs: QuerySet, window: Window) -> list[dict[str, Any]]:
     return sorted([*filled, *found.values()], key=lambda p: p["bucket"])
 
 
+def time_series(qs: QuerySet, window: Window) -> list[dict[str, Any]]:
+    return _series_from(_cube(qs, window.bucket), window)
+
+
 def data_source_usage(qs: QuerySet) -> list[dict[str, Any]]:
-    through = PromptExecution.data_sources.through
+    # One join from the executions to the through table; the sources' names are read afterwards (a handful).
     rows = (
-        through.objects.filter(promptexecution_id__in=qs.values("id"))
-        .values("datasource_id", "datasource__name", "datasource__alias")
+        qs.filter(data_sources__isnull=False)
+        .values("data_sources__id")
         .annotate(
             executions=Count("id"),
-            completed=Count("id", filter=Q(promptexecution__status=ExecutionStatus.COMPLETED)),
-            failed=Count("id", filter=Q(promptexecution__status=ExecutionStatus.FAILED)),
-            avg_query_ms=Avg("promptexecution__query_execution_duration_ms"),
+            completed=Count("id", filter=Q(status=ExecutionStatus.COMPLETED)),
+            failed=Count("id", filter=Q(status=ExecutionStatus.FAILED)),
+            avg_query_ms=Avg("query_execution_duration_ms"),
         )
-        .order_by("-executions", "datasource_id")
+        .order_by()
     )
+    rows = sorted(rows, key=lambda r: (-r["executions"], r["data_sources__id"]))
+    names: dict[int, dict[str, Any]] = {
+        s["pk"]: dict(s)
+        for s in DataSource.objects.filter(pk__in=[r["data_sources__id"] for r in rows]).values("pk", "name", "alias")
+    }
+    return [
+        {
+            "data_source_id": r["data_sources__id"],
+            "name": names.get(r["data_sources__id"], {}).get("name"),
+            "alias": names.get(r["data_sources__id"], {}).get("alias"),
+            "executions": r["executions"],
+            "success_rate": _rate(r["completed"], r["failed"]),
+            "avg_query_time_ms": round(r["avg_query_ms"], 2) if r["avg_query_ms"] is not None else None,
+        }
+        for r in rows
+    ]
+
+
+def _models_from(cube: list[dict[str, Any]], spend: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    counts: dict[str, int] = defaultdict(int)
+    for r in cube:
+        counts[r["ai_model"]] += r["n"]
     out = []
-    for row in rows:
-        finished = row["completed"] + row["failed"]
-        out.append(
-            {
-                "data_source_id": row["datasource_id"],
-                "name": row["datasource__name"],
-                "alias": row["datasource__alias"],
-                "executions": row["executions"],
-                "success_rate": round(row["completed"] / finished, 4) if finished else None,
-                "avg_query_time_ms": round(row["avg_query_ms"], 2) if row["avg_query_ms"] is not None else None,
-            }
-        )
-    return out
+    for model, n in counts.items():
+        s = spend.get(model) or {}
+        tokens = (s.get("tokens_in") or 0) + (s.get("tokens_out") or 0)
+        out.append({"model": model, "executions": n, "tokens_used": tokens, "cost": round(s.get("cost") or 0.0, 6)})
+    return sorted(out, key=lambda r: (-r["executions"], r["model"]))
 
 
 def models_usage(qs: QuerySet) -> list[dict[str, Any]]:
-    counts = {r["ai_model"]: r["n"] for r in qs.values("ai_model").annotate(n=Count("id"))}
-    spend = {
-        r["execution__ai_model"]: r
-        for r in GeneratedQuery.objects.filter(execution__in=qs.values("id"))
-        .values("execution__ai_model")
-        .annotate(tokens=Sum(F("tokens_in") + F("tokens_out")), cost=Sum("cost"))
-    }
-    return sorted(
-        (
-            {
-                "model": model,
-                "executions": n,
-                "tokens_used": (spend.get(model) or {}).get("tokens") or 0,
-                "cost": round((spend.get(model) or {}).get("cost") or 0.0, 6),
-            }
-            for model, n in counts.items()
-        ),
-        key=lambda r: (-r["executions"], r["model"]),
-    )
+    return _models_from(_cube(qs, "day"), _spend_by_model(qs))
 
 
 def top_prompts(qs: QuerySet) -> list[dict[str, Any]]:
@@ -287,45 +361,58 @@ def top_prompts(qs: QuerySet) -> list[dict[str, Any]]:
     return out
 
 
+def _failures_from(cube: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    counts: dict[str, int] = defaultdict(int)
+    for r in cube:
+        if r["status"] == ExecutionStatus.FAILED:
+            counts[r["error_code"] or "UNKNOWN"] += r["n"]
+    return [{"error_code": code, "count": n} for code, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]
+
+
 def failures(qs: QuerySet) -> list[dict[str, Any]]:
-    rows = (
-        qs.filter(status=ExecutionStatus.FAILED)
-        .values("error_code")
-        .annotate(count=Count("id"))
-        .order_by("-count", "error_code")
-    )
-    return [{"error_code": r["error_code"] or "UNKNOWN", "count": r["count"]} for r in rows]
+    return _failures_from(_cube(qs, "day"))
+
+
+def _templates_from(cube: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    counts: dict[int, int] = defaultdict(int)
+    for r in cube:
+        if r["template_id"] is not None:
+            counts[r["template_id"]] += r["n"]
+    top = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:TOP_N]
+    names = dict(PromptTemplate.objects.filter(pk__in=[t for t, _ in top]).values_list("pk", "name"))
+    return [{"template_id": t, "name": names.get(t), "executions": n} for t, n in top]
 
 
 def templates_used(qs: QuerySet) -> list[dict[str, Any]]:
-    rows = (
-        qs.filter(template__isnull=False)
-        .values("template_id", "template__name")
-        .annotate(executions=Count("id"))
-        .order_by("-executions", "template_id")[:TOP_N]
-    )
-    return [{"template_id": r["template_id"], "name": r["template__name"], "executions": r["executions"]} for r in rows]
+    return _templates_from(_cube(qs, "day"))
 
 
 def query_analytics(qs: QuerySet, window: Window) -> dict[str, Any]:
+    """Five scans of the window: the cube, the overview (users, durations), spend, top prompts, sources."""
     scoped = qs.filter(created_at__gte=window.start, created_at__lte=window.end)
+    cube = _cube(scoped, window.bucket)
+    overview = _overview(scoped)
+    spend = _spend_by_model(scoped)
     return {
         "period": {"name": window.period, "from": window.start, "to": window.end, "bucket": window.bucket},
-        "totals": totals(scoped),
-        "performance": performance(scoped),
-        "usage": usage(scoped),
-        "time_series": time_series(scoped, window),
+        "totals": _totals_from(cube, overview["distinct_users"]),
+        "performance": overview["performance"],
+        "usage": _usage_from(spend),
+        "time_series": _series_from(cube, window),
         "data_sources": data_source_usage(scoped),
-        "models": models_usage(scoped),
+        "models": _models_from(cube, spend),
         "top_prompts": top_prompts(scoped),
-        "failures_by_error_code": failures(scoped),
-        "templates": templates_used(scoped),
+        "failures_by_error_code": _failures_from(cube),
+        "templates": _templates_from(cube),
     }
 
 
 def prompt_analytics(qs: QuerySet, window: Window) -> dict[str, Any]:
     scoped = qs.filter(created_at__gte=window.start, created_at__lte=window.end)
-    t = totals(scoped)
+    cube = _cube(scoped, "day")
+    overview = _overview(scoped)
+    t = _totals_from(cube, overview["distinct_users"])
+    with_rows = sum(r["rows_n"] for r in cube)
     return {
         "period": {"name": window.period, "from": window.start, "to": window.end, "bucket": window.bucket},
         "executions": t["executions"],
@@ -334,9 +421,9 @@ def prompt_analytics(qs: QuerySet, window: Window) -> dict[str, Any]:
         "success_rate": t["success_rate"],
         "rows_returned": {
             "total": t["rows_returned"],
-            "avg": round(scoped.aggregate(a=Avg("rows_returned"))["a"] or 0, 2),
+            "avg": round(t["rows_returned"] / with_rows, 2) if with_rows else 0,
         },
-        "performance": performance(scoped),
+        "performance": overview["performance"],
         "usage": usage(scoped),
-        "daily": time_series(scoped, Window(window.start, window.end, "day", window.period)),
+        "daily": _series_from(cube, Window(window.start, window.end, "day", window.period)),
     }

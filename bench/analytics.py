@@ -208,6 +208,34 @@ def _counts() -> dict[str, int]:
     }
 
 
+# Indexes proposed for prompts/models.py (PromptExecution.Meta.indexes), measured with BENCH_PROPOSED_INDEXES=1.
+PROPOSED_INDEXES = {
+    # Replaces exec_user_history: the order of the history list, with the workspace for its scope filter, so
+    # the count and the page of ids are index-only scans.
+    "bench_exec_user_history_cover": "ON prompts_promptexecution (user_id, hidden_from_history, created_at DESC, "
+    "id DESC) INCLUDE (workspace_id)",
+    "bench_exec_ws_created_cover": "ON prompts_promptexecution (workspace_id, created_at) INCLUDE (user_id, status, "
+    "ai_model, template_id, error_code, ai_response_time_ms, query_execution_duration_ms, total_duration_ms, "
+    "rows_returned)",
+    "bench_exec_user_created_cover": "ON prompts_promptexecution (user_id, created_at) INCLUDE (workspace_id, status, "
+    "ai_model, template_id, error_code, ai_response_time_ms, query_execution_duration_ms, total_duration_ms, "
+    "rows_returned)",
+}
+
+
+def _apply_proposed_indexes(wanted: bool) -> None:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        for name, definition in PROPOSED_INDEXES.items():
+            if wanted:
+                cursor.execute(f"CREATE INDEX IF NOT EXISTS {name} {definition}")
+            else:
+                cursor.execute(f"DROP INDEX IF EXISTS {name}")
+        if wanted:
+            cursor.execute("VACUUM ANALYZE prompts_promptexecution")
+
+
 # --- timing ---------------------------------------------------------------------------------------
 
 
@@ -253,10 +281,12 @@ def run() -> None:
     if counts["executions"] != EXECUTIONS:
         _load(seed)
         counts = _counts()
+    proposed = os.environ.get("BENCH_PROPOSED_INDEXES", "") in {"1", "true", "yes"}
+    _apply_proposed_indexes(proposed)
     print(
         f"analytics bench on {DATABASE}: {counts['executions']:,} executions, {counts['generated_queries']:,} "
         f"generated queries, {counts['execution_sources']:,} execution-source rows; {USERS} users, {SOURCES} sources, "
-        f"{DAYS} days"
+        f"{DAYS} days; proposed indexes {'ON' if proposed else 'off'}; load average {os.getloadavg()[0]:.1f}"
     )
 
     admin, analyst = seed["users"][0], seed["users"][1]
