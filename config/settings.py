@@ -105,6 +105,8 @@ else:
     _db["CONN_HEALTH_CHECKS"] = True
 DATABASES = {"default": _db}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+# Covering indexes (INCLUDE) are a PostgreSQL feature; on SQLite they are plain indexes, which is fine.
+SILENCED_SYSTEM_CHECKS = ["models.W040"]
 
 # --- Cache (rate limits are shared across web processes through it) -----------------------------
 CACHE_URL = env_str("CACHE_URL", "locmemcache://")

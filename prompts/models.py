@@ -77,6 +77,20 @@ class ErrorCode(models.TextChoices):
     INTERNAL_ERROR = "INTERNAL_ERROR"
 
 
+_ANALYTICS_COLUMNS = [
+    "user",
+    "workspace",
+    "status",
+    "ai_model",
+    "template",
+    "error_code",
+    "ai_response_time_ms",
+    "query_execution_duration_ms",
+    "total_duration_ms",
+    "rows_returned",
+]
+
+
 class PromptExecution(models.Model):
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="executions")
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="executions")
@@ -142,8 +156,15 @@ class PromptExecution(models.Model):
     class Meta:
         ordering = ["-created_at", "-id"]
         indexes = [
-            models.Index(fields=["user", "hidden_from_history", "-created_at"], name="exec_user_history"),
-            models.Index(fields=["workspace", "-created_at"], name="exec_ws_created"),
+            # History pages: the caller's visible rows in order, workspace carried for the scope filter.
+            models.Index(
+                fields=["user", "hidden_from_history", "-created_at", "-id"],
+                include=["workspace"],
+                name="exec_user_history",
+            ),
+            # Analytics scans a workspace's (or a user's) window; the measures ride along (PostgreSQL INCLUDE).
+            models.Index(fields=["workspace", "created_at"], include=_ANALYTICS_COLUMNS, name="exec_ws_created"),
+            models.Index(fields=["user", "created_at"], include=_ANALYTICS_COLUMNS, name="exec_user_created"),
             models.Index(fields=["status", "stage", "heartbeat_at"], name="exec_status_stage_hb"),
         ]
 
