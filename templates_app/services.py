@@ -88,9 +88,18 @@ def coerce_value(param: dict[str, Any], value: Any, *, field: str) -> Any:
     text = str(value)
     if len(text) > MAX_VALUE_LENGTH:
         raise _bad(field, f"At most {MAX_VALUE_LENGTH} characters.")
-    if kind == "enum" and text not in (param.get("allowed_values") or []):
-        raise _bad(field, f"Must be one of: {', '.join(param['allowed_values'])}.")
+    if kind == "enum":
+        # "last_30_days", "Last 30 Days" and "last 30 days" name the same choice: answer with the declared one.
+        allowed = param.get("allowed_values") or []
+        by_key = {_enum_key(v): v for v in allowed}
+        if _enum_key(text) not in by_key:
+            raise _bad(field, f"Must be one of: {', '.join(allowed)}.")
+        return by_key[_enum_key(text)]
     return text
+
+
+def _enum_key(value: str) -> str:
+    return " ".join(re.split(r"[\s_\-]+", value.strip().lower()))
 
 
 def template_render(*, template: PromptTemplate, values: dict[str, Any]) -> tuple[str, dict[str, Any]]:

@@ -309,6 +309,15 @@ def test_execute_a_system_template_with_its_defaults(member_client, source):
     assert execution.prompt_text == "Show me total sales by region for the last quarter"
 
 
+def test_execute_accepts_the_specs_spelling_of_an_enum_value(member_client, source):
+    # Spec 003's example sends "last_30_days"; the system template declares "last 30 days".
+    template = PromptTemplate.objects.get(is_system=True, name="Metric by dimension over a period")
+    data = ok(execute(member_client, template, source, {"metric": "sales", "time_period": "last_30_days"}))
+    execution = PromptExecution.objects.get(pk=data["execution_id"])
+    assert execution.prompt_text == "Show me total sales by region for the last 30 days"
+    assert execution.template_parameters["time_period"] == "last 30 days"
+
+
 def test_execute_lists_every_missing_required_parameter(member, member_client, source):
     template = template_for(
         member,
