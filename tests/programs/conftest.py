@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -25,7 +24,7 @@ def program_worker(django_db_setup, tmp_path_factory):
     """One worker for the session (started once the test database exists), stopped at the end."""
     folder = tmp_path_factory.mktemp("program-worker")
     broker = make_broker(folder / "broker")
-    worker = start_worker(broker, folder, env={"PROGRAM_TEST_SETTINGS": json.dumps(WORKER_SETTINGS)})
+    worker = start_worker(broker, folder, settings_overrides=WORKER_SETTINGS)
     yield worker, broker
     worker.stop()
 

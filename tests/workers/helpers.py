@@ -48,22 +48,28 @@ class Broker:
         return self.url.split(":", 1)[0]
 
 
-def make_broker(folder: Path) -> Broker:
-    """Redis (own key prefix) when available or required; else a filesystem broker under `folder`."""
-    url = service_url("redis")
-    if services_required() or _reachable(url):
-        url = require("redis")
-        return Broker(url, {"global_keyprefix": f"test-{uuid.uuid4().hex[:10]}:", "visibility_timeout": 3600})
+def filesystem_broker(folder: Path) -> Broker:
     options = {
         "data_folder_in": str(folder / "in"),
         "data_folder_out": str(folder / "in"),
         "processed_folder": str(folder / "processed"),
         "control_folder": str(folder / "control"),
         "store_processed": False,
+        "polling_interval": 0.05,
     }
     for sub in ("in", "processed", "control"):
         (folder / sub).mkdir(parents=True, exist_ok=True)
     return Broker("filesystem://", options)
+
+
+def make_broker(folder: Path) -> Broker:
+    """Redis (own key prefix) when available or required; else a filesystem broker under `folder`."""
+    url = service_url("redis")
+    if services_required() or _reachable(url):
+        url = require("redis")
+        prefix = f"test-{uuid.uuid4().hex[:10]}:"
+        return Broker(url, {"global_keyprefix": prefix, "visibility_timeout": 3600, "polling_interval": 0.05})
+    return filesystem_broker(folder)
 
 
 def _drop_broker_connections() -> None:
@@ -99,6 +105,9 @@ class Worker:
     @property
     def pid(self) -> int:
         return self.proc.pid
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
 
     def output(self) -> str:
         return self.log.read_text(errors="replace") if self.log.exists() else ""
@@ -139,6 +148,7 @@ def start_worker(
     env: dict[str, str] | None = None,
     pipeline_seconds: dict[str, float] | None = None,
     include: list[str] | None = None,
+    settings_overrides: dict[str, Any] | None = None,
 ) -> Worker:
     name = f"test-{uuid.uuid4().hex[:6]}"
     log = log_dir / f"{name}.log"
@@ -151,6 +161,7 @@ def start_worker(
         TEST_BROKER_TRANSPORT_OPTIONS=json.dumps(broker.transport_options),
         TEST_PIPELINE_SECONDS=json.dumps(pipeline_seconds or {}),
         TEST_WORKER_INCLUDE=",".join(include or []),
+        TEST_WORKER_SETTINGS=json.dumps(settings_overrides or {}),
         **(env or {}),
     )
     with log.open("w") as out:

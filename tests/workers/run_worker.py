@@ -7,6 +7,7 @@
 - TEST_PIPELINE_SECONDS (JSON, e.g. {"STALE_AFTER": 2, "HEARTBEAT_SECONDS": 0.5}): scale the
   pipeline's liveness constants down so reliability tests finish in seconds, not minutes.
 - TEST_WORKER_INCLUDE: comma-separated extra task modules (benchmarks' no-op tasks).
+- TEST_WORKER_SETTINGS (JSON, e.g. {"PROGRAM_CPU_S": 2}): Django settings to override in the worker.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ import django  # noqa: E402
 
 django.setup()
 
+from django.conf import settings  # noqa: E402
+
 from config.celery import app  # noqa: E402
 from prompts import pipeline  # noqa: E402
 
@@ -36,6 +39,8 @@ def configure() -> None:
         setattr(pipeline, name, timedelta(seconds=seconds) if isinstance(current, timedelta) else float(seconds))
     tasks = importlib.import_module("workers.tasks")
     tasks._RETRY_LIVE_STAGE = int(pipeline.STALE_AFTER.total_seconds()) + 1
+    for name, value in json.loads(os.environ.get("TEST_WORKER_SETTINGS", "{}")).items():
+        setattr(settings, name, value)
     for module in filter(None, os.environ.get("TEST_WORKER_INCLUDE", "").split(",")):
         importlib.import_module(module)
 
