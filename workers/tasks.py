@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from celery import shared_task
 from celery.exceptions import SoftTimeLimitExceeded
@@ -67,6 +69,62 @@ def _worker_name(task) -> str:  # noqa: ANN001
     return f"{task.request.hostname or 'worker'}:{task.request.id or '-'}"
 
 
+@dataclass(frozen=True)
+class _StageTask:
+    stage: Stage
+    run: Callable[..., None]
+    what: str  # for messages: "SQL generation", "the query"
+    soft_limit: int
+    timeout_code: str
+
+
+def _run_stage(task, execution_id: int, spec: _StageTask) -> None:  # noqa: ANN001
+    """Claim the stage, run it, record the outcome; retry only named transient errors, with backoff."""
+    token = execution_id_var.set(str(execution_id))
+    try:
+        if not pipeline.claim_stage(execution_id=execution_id, stage=spec.stage, worker=_worker_name(task)):
+            if pipeline.stage_is_running_elsewhere(execution_id=execution_id, stage=spec.stage) and (
+                task.request.retries < 3
+            ):
+                # Maybe a redelivery after our worker died: look again once its heartbeat has gone stale.
+                raise task.retry(countdown=_RETRY_LIVE_STAGE)
+            return  # a duplicate delivery: the stage is someone else's or already done
+        try:
+            spec.run(execution_id=execution_id)
+        except TransientAIError as exc:
+            pipeline.requeue(execution_id=execution_id, stage=spec.stage)
+            if task.request.retries >= task.max_retries:
+                pipeline.fail(
+                    execution_id=execution_id,
+                    code=ErrorCode.AI_GENERATION_ERROR,
+                    message=f"The AI provider kept failing: {exc}",
+                )
+                return
+            raise task.retry(exc=exc, countdown=min(2**task.request.retries, 30)) from None
+        except (DatabaseOperationalError, InterfaceError) as exc:
+            pipeline.requeue(execution_id=execution_id, stage=spec.stage)
+            raise task.retry(exc=exc, countdown=min(2**task.request.retries, 30)) from None
+        except SoftTimeLimitExceeded:
+            pipeline.fail(
+                execution_id=execution_id,
+                code=spec.timeout_code,
+                message=f"{spec.what[0].upper()}{spec.what[1:]} did not finish within {spec.soft_limit} s",
+            )
+        except Exception as exc:
+            logger.exception("%s crashed for execution %s", spec.what, execution_id)
+            pipeline.fail(
+                execution_id=execution_id,
+                code=ErrorCode.INTERNAL_ERROR,
+                message=f"Internal error during {spec.what} ({type(exc).__name__})",
+            )
+    finally:
+        execution_id_var.reset(token)
+
+
+_GENERATE = _StageTask(Stage.AI, pipeline.run_ai_stage, "SQL generation", _AI_SOFT, ErrorCode.EXECUTION_TIMEOUT)
+_QUERY = _StageTask(Stage.QUERY, pipeline.run_query_stage, "the query", _QUERY_SOFT, ErrorCode.QUERY_TIMEOUT)
+
+
 @shared_task(
     name="workers.generate_sql",
     bind=True,
@@ -79,46 +137,7 @@ def _worker_name(task) -> str:  # noqa: ANN001
 )
 def generate_sql(self, execution_id: int) -> None:  # noqa: ANN001
     """Stage 1 (queue `ai`): natural language → validated SQL."""
-    token = execution_id_var.set(str(execution_id))
-    try:
-        if not pipeline.claim_stage(execution_id=execution_id, stage=Stage.AI, worker=_worker_name(self)):
-            if (
-                pipeline.stage_is_running_elsewhere(execution_id=execution_id, stage=Stage.AI)
-                and self.request.retries < 3
-            ):
-                # Maybe a redelivery after our worker died: look again once its heartbeat has gone stale.
-                raise self.retry(countdown=_RETRY_LIVE_STAGE)
-            return
-        try:
-            pipeline.run_ai_stage(execution_id=execution_id)
-        except TransientAIError as exc:
-            pipeline.requeue(execution_id=execution_id, stage=Stage.AI)
-            if self.request.retries >= self.max_retries:
-                pipeline.fail(
-                    execution_id=execution_id,
-                    code=ErrorCode.AI_GENERATION_ERROR,
-                    message=f"The AI provider kept failing: {exc}",
-                )
-                return
-            raise self.retry(exc=exc, countdown=min(2**self.request.retries, 30)) from None
-        except (DatabaseOperationalError, InterfaceError) as exc:
-            pipeline.requeue(execution_id=execution_id, stage=Stage.AI)
-            raise self.retry(exc=exc, countdown=min(2**self.request.retries, 30)) from None
-        except SoftTimeLimitExceeded:
-            pipeline.fail(
-                execution_id=execution_id,
-                code=ErrorCode.EXECUTION_TIMEOUT,
-                message=f"SQL generation did not finish within {_AI_SOFT} s",
-            )
-        except Exception as exc:
-            logger.exception("SQL generation crashed for execution %s", execution_id)
-            pipeline.fail(
-                execution_id=execution_id,
-                code=ErrorCode.INTERNAL_ERROR,
-                message=f"Internal error during SQL generation ({type(exc).__name__})",
-            )
-    finally:
-        execution_id_var.reset(token)
+    _run_stage(self, execution_id, _GENERATE)
 
 
 @shared_task(
@@ -133,35 +152,7 @@ def generate_sql(self, execution_id: int) -> None:  # noqa: ANN001
 )
 def execute_query(self, execution_id: int) -> None:  # noqa: ANN001
     """Stage 2 (queue `query`): the governed path, preview, completion."""
-    token = execution_id_var.set(str(execution_id))
-    try:
-        if not pipeline.claim_stage(execution_id=execution_id, stage=Stage.QUERY, worker=_worker_name(self)):
-            if (
-                pipeline.stage_is_running_elsewhere(execution_id=execution_id, stage=Stage.QUERY)
-                and self.request.retries < 3
-            ):
-                raise self.retry(countdown=_RETRY_LIVE_STAGE)
-            return
-        try:
-            pipeline.run_query_stage(execution_id=execution_id)
-        except (DatabaseOperationalError, InterfaceError) as exc:
-            pipeline.requeue(execution_id=execution_id, stage=Stage.QUERY)
-            raise self.retry(exc=exc, countdown=min(2**self.request.retries, 30)) from None
-        except SoftTimeLimitExceeded:
-            pipeline.fail(
-                execution_id=execution_id,
-                code=ErrorCode.QUERY_TIMEOUT,
-                message=f"The query did not finish within {_QUERY_SOFT} s",
-            )
-        except Exception as exc:
-            logger.exception("query stage crashed for execution %s", execution_id)
-            pipeline.fail(
-                execution_id=execution_id,
-                code=ErrorCode.INTERNAL_ERROR,
-                message=f"Internal error while running the query ({type(exc).__name__})",
-            )
-    finally:
-        execution_id_var.reset(token)
+    _run_stage(self, execution_id, _QUERY)
 
 
 @shared_task(name="workers.reap_executions", ignore_result=True, soft_time_limit=60, time_limit=90)
