@@ -36,3 +36,4 @@ app.conf.beat_schedule = {
     for queue in QUEUES
 }
 app.conf.beat_schedule["reap-executions"] = {"task": "workers.reap_executions", "schedule": 30.0}
+app.conf.beat_schedule["reap-program-runs"] = {"task": "workers.reap_program_runs", "schedule": 60.0}

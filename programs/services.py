@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -230,3 +230,21 @@ def _db_safe(value: Any) -> Any:
     if isinstance(value, dict):
         return {_db_safe(k): _db_safe(v) for k, v in value.items()}
     return value
+
+
+def reap_stranded_runs() -> int:
+    """Beat: fail runs still queued/running well past any wait (web and worker both died); wipe their secrets.
+
+    The API gives up after `wait_budget_s()`; a run older than twice that and the task's hard limit can no
+    longer be answered, so it is ended instead of staying `running` forever.
+    """
+    grace_s = max(
+        wait_budget_s() * 2, settings.TASK_SOFT_TIME_LIMITS["programs"] + settings.TASK_HARD_TIME_LIMIT_MARGIN
+    )
+    cutoff = timezone.now() - timedelta(seconds=grace_s)
+    stranded = ProgramRun.objects.filter(status__in=(RunStatus.QUEUED, RunStatus.RUNNING), created_at__lt=cutoff)
+    ended = 0
+    for run_id in stranded.values_list("pk", flat=True):
+        if run_fail(run_id=run_id, error="The run was abandoned: no worker finished it in time"):
+            ended += 1
+    return ended

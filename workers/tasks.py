@@ -187,3 +187,11 @@ def run_program(self, run_id: int) -> None:  # noqa: ANN001
     except Exception as exc:
         logger.exception("program run %s crashed", run_id)
         programs.run_fail(run_id=run_id, error=f"Internal error while running the program ({type(exc).__name__})")
+
+
+@shared_task(name="workers.reap_program_runs", ignore_result=True, soft_time_limit=60, time_limit=90)
+def reap_program_runs() -> None:
+    """Beat (queue `default`): end program runs nobody will finish, so none stays `running` forever."""
+    ended = programs.reap_stranded_runs()
+    if ended:
+        logger.warning("program reaper: ended %s stranded run(s)", ended)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from django.contrib.auth.models import User
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from accounts.models import ApiKey
@@ -295,3 +298,20 @@ def test_operators_see_runs_read_only_in_the_admin(member, api_key_token):
     assert detail.status_code == 200
     assert b"secrets_encrypted" not in detail.content
     assert client.get("/admin/programs/programrun/add/").status_code == 403
+
+
+@pytest.mark.django_db
+def test_the_reaper_ends_a_run_nobody_will_finish_and_leaves_fresh_ones(member, api_key_token):
+    stranded = _create(member, "print(1)", llm={"provider": "openai", "api_key": "sk-secret", "model": "m"})
+    fresh = _create(member, "print(2)")
+    long_ago = timezone.now() - timedelta(hours=2)
+    ProgramRun.objects.filter(pk=stranded.pk).update(status=RunStatus.RUNNING, created_at=long_ago)
+
+    assert services.reap_stranded_runs() == 1
+
+    stranded.refresh_from_db()
+    fresh.refresh_from_db()
+    assert stranded.status == RunStatus.FAILED
+    assert "abandoned" in stranded.error
+    assert stranded.secrets_encrypted == ""
+    assert fresh.status == RunStatus.QUEUED
