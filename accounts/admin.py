@@ -1,10 +1,12 @@
 from django.contrib import admin, messages
+from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.contrib.auth.models import User
 from django.http import HttpRequest
 
 from accounts.audit import audit_record
 from accounts.models import ApiKey, AuditLog, Membership, Organization, Workspace
 from accounts.services import api_key_create, api_key_revoke
-from config.admin_scoping import AuditedAdmin, OrgScopedAdmin, ReadOnlyAdmin
+from config.admin_scoping import AuditedAdmin, OrgScopedAdmin, ReadOnlyAdmin, admin_organization_ids
 
 
 class WorkspaceInline(admin.TabularInline):
@@ -105,3 +107,38 @@ class AuditLogAdmin(ReadOnlyAdmin):
         "after",
         "request_id",
     ]
+
+
+admin.site.unregister(User)
+
+
+@admin.register(User)
+class ScopedUserAdmin(DjangoUserAdmin):
+    """Superusers manage every user. An organization's admins may look users of their organizations up (for
+    memberships, access rules and keys) but not change them: a user can belong to several organizations."""
+
+    def get_queryset(self, request: HttpRequest):  # noqa: ANN201
+        qs = super().get_queryset(request)
+        org_ids = admin_organization_ids(request)
+        if org_ids is None:
+            return qs
+        return qs.filter(memberships__workspace__organization_id__in=org_ids).distinct()
+
+    def _operator(self, request: HttpRequest) -> bool:
+        user = request.user
+        return bool(user.is_active and user.is_staff and (user.is_superuser or admin_organization_ids(request)))
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return self._operator(request)
+
+    def has_view_permission(self, request: HttpRequest, obj=None) -> bool:  # noqa: ANN001
+        return self._operator(request)
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:  # noqa: ANN001
+        return request.user.is_superuser
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return request.user.is_superuser
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:  # noqa: ANN001
+        return request.user.is_superuser

@@ -140,3 +140,25 @@ def test_superuser_sees_every_organization(org_a, org_b):
         ids = listed_ids(client.get(reverse(f"admin:{name}_changelist")))
         assert {getattr(org_a, attr).pk, getattr(org_b, attr).pk} <= ids, name
     assert client.get(reverse("admin:connectors_datasource_change", args=[org_b.source.pk])).status_code == 200
+
+
+def test_org_admin_can_look_up_their_organizations_users_only(org_a, org_b):
+    client = staff_client(org_a.operator.user)
+    listed = client.get(reverse("admin:auth_user_changelist"))
+    assert {u.username for u in listed.context["cl"].result_list} == {"op-a", "analyst-a"}
+    found = client.get(
+        "/admin/autocomplete/",
+        {"app_label": "accounts", "model_name": "membership", "field_name": "user", "term": "analyst"},
+    )
+    assert found.status_code == 200
+    assert [r["text"] for r in found.json()["results"]] == ["analyst-a"]
+
+
+def test_org_admin_cannot_change_or_add_users(org_a, org_b):
+    client = staff_client(org_a.operator.user)
+    own_user = org_a.analyst.user
+    response = client.post(reverse("admin:auth_user_change", args=[own_user.pk]), {"username": "renamed"})
+    assert response.status_code == 403
+    assert client.get(reverse("admin:auth_user_add")).status_code == 403
+    own_user.refresh_from_db()
+    assert own_user.username == "analyst-a"
