@@ -165,7 +165,7 @@ def _cube(qs: QuerySet, bucket: str) -> list[dict[str, Any]]:
         qs.annotate(bucket=trunc("created_at"))
         .values("bucket", "status", "ai_model", "template_id", "error_code")
         .annotate(
-            n=Count("id"),
+            n=Count("*"),  # not Count("id"): every column read here is in the covering index (index-only scan)
             rows=Sum("rows_returned"),
             rows_n=Count("rows_returned"),
             total_ms=Sum("total_duration_ms"),
