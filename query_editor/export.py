@@ -27,9 +27,8 @@ from connectors.governed import GovernedRequest, governed_stream
 from connectors.models import DataSource
 from connectors.types import ResultColumn
 from query_editor import selectors
-from query_editor.errors import DmlBlocked
 from query_editor.models import HistoryKind, HistoryStatus
-from query_editor.services import editor_error, elapsed_ms, history_record
+from query_editor.services import editor_error, elapsed_ms, history_record, history_record_failure
 
 logger = logging.getLogger("prompt_studio.query_editor")
 
@@ -159,19 +158,17 @@ def export_open(*, membership: Membership, connector_id: UUID, sql: str, fmt: st
         columns, rows = stack.enter_context(governed_stream(request, max_rows=EXPORT_MAX_ROWS))
     except Exception as exc:
         stack.close()
-        error = editor_error(exc)
-        history_record(
+        replacement = history_record_failure(
             membership=membership,
             connector_id=connector_id,
             source=source,
             sql=sql,
             kind=HistoryKind.EXPORT,
-            status=HistoryStatus.ERROR,
-            execution_ms=elapsed_ms(started),
-            error=error,
+            started=started,
+            exc=exc,
         )
-        if error is not exc and isinstance(error, DmlBlocked):
-            raise error from None
+        if replacement is not None:
+            raise replacement from None
         raise
     audit_record(
         actor=membership.user,

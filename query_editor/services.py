@@ -75,6 +75,32 @@ def elapsed_ms(started: float) -> int:
 # --- execute ------------------------------------------------------------------------------------
 
 
+def history_record_failure(
+    *,
+    membership: Membership,
+    connector_id: UUID,
+    source: DataSource | None,
+    sql: str,
+    kind: str,
+    started: float,
+    exc: Exception,
+) -> DomainError | None:
+    """Record a run that failed before or while executing. Returns the editor error to raise instead of `exc`
+    (a write attempt becomes DML_BLOCKED), or None when `exc` should be re-raised as it is."""
+    error = editor_error(exc)
+    history_record(
+        membership=membership,
+        connector_id=connector_id,
+        source=source,
+        sql=sql,
+        kind=kind,
+        status=HistoryStatus.ERROR,
+        execution_ms=elapsed_ms(started),
+        error=error,
+    )
+    return error if error is not exc and isinstance(error, DmlBlocked) else None
+
+
 def query_execute(
     *, membership: Membership, connector_id: UUID, sql: str, row_limit: int = DEFAULT_ROW_LIMIT
 ) -> QueryResult:
@@ -88,19 +114,17 @@ def query_execute(
         )
         result = governed_execute(request)
     except Exception as exc:
-        error = editor_error(exc)
-        history_record(
+        replacement = history_record_failure(
             membership=membership,
             connector_id=connector_id,
             source=source,
             sql=sql,
             kind=HistoryKind.EXECUTE,
-            status=HistoryStatus.ERROR,
-            execution_ms=elapsed_ms(started),
-            error=error,
+            started=started,
+            exc=exc,
         )
-        if error is not exc and isinstance(error, DmlBlocked):
-            raise error from None
+        if replacement is not None:
+            raise replacement from None
         raise  # unexpected errors keep their traceback for the exception handler's log
     history_record(
         membership=membership,
