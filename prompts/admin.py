@@ -115,32 +115,8 @@ class PromptExecutionAdmin(ReadOnlyAdmin):
             },
         ),
     ]
-    readonly_fields = [
-        "prompt_text",
-        "user",
-        "workspace",
-        "prompt",
-        "template",
-        "ai_model",
-        "status",
-        "error_code",
-        "error_message",
-        "timeline",
-        "generated_sql",
-        "executed_sql",
-        "ai_metadata_display",
-        "rows_returned",
-        "masked_columns",
-        "warnings",
-        "preview",
-        "stage",
-        "stage_attempts",
-        "correction_round",
-        "worker",
-        "heartbeat_at",
-        "query_backend",
-        "cancel_requested",
-    ]
+    # The detail page is read-only: every field shown is a read-only field.
+    readonly_fields = [name for _, options in fieldsets for name in options["fields"]]
 
     @admin.display(description="prompt")
     def short_prompt(self, obj: PromptExecution) -> str:
