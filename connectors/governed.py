@@ -11,15 +11,20 @@ programs, the SQL endpoint, the admin's preview — goes through `governed_execu
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import logging
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
+from django.db.models.signals import post_delete, post_save
+from django.dispatch import receiver
 
 from accounts.models import Membership
 from connectors import engines, sqlgov
@@ -40,7 +45,7 @@ from connectors.selectors import (
     row_policies_for,
     source_catalog,
 )
-from connectors.types import ConnectionSpec, Grants, QueryResult, ResultColumn
+from connectors.types import ConnectionSpec, Grants, QueryResult, ResultColumn, RowPolicySpec, SourceCatalog
 
 logger = logging.getLogger("prompt_studio.governed")
 
@@ -64,6 +69,7 @@ class GovernedPlan:
     specs: dict[str, ConnectionSpec]
     timeout_ms: int
     row_cap: int
+    pool_keys: dict[str, str] = field(default_factory=dict)  # alias -> the source's key in the engines' pools
 
     @property
     def federated(self) -> bool:
@@ -107,22 +113,144 @@ def governed_prepare(request: GovernedRequest) -> GovernedPlan:
         for catalog in catalogs:
             present = {t.schema for t in catalog.tables} & wanted
             allowed[catalog.alias] = present or {_NO_SCHEMA}
-    try:
-        prepared = sqlgov.prepare_query(
-            request.sql,
-            sources=catalogs,
-            allowed_schemas=allowed,
-            policies=row_policies_for(membership=membership, sources=sources),
-            bindings=member_bindings(membership),
-            row_cap=row_cap,
-            grants=Grants(pii=membership.pii_access, phi=membership.phi_access),
-        )
-    except sqlgov.GovernanceError as exc:
-        if exc.code == sqlgov.POLICY_VIOLATION:
-            raise PolicyViolation(exc.message, check=exc.check) from None
-        raise SqlValidationFailed(exc.message, check=exc.check) from None
+    policies = row_policies_for(membership=membership, sources=sources)
+    bindings = member_bindings(membership)
+    grants = Grants(pii=membership.pii_access, phi=membership.phi_access)
+    key = _plan_key(request.sql, sources, catalogs, allowed, policies, bindings, row_cap, grants)
+    prepared = _plan_cache_get(key)
+    if prepared is None:
+        try:
+            prepared = sqlgov.prepare_query(
+                request.sql,
+                sources=catalogs,
+                allowed_schemas=allowed,
+                policies=policies,
+                bindings=bindings,
+                row_cap=row_cap,
+                grants=grants,
+            )
+        except sqlgov.GovernanceError as exc:
+            if exc.code == sqlgov.POLICY_VIOLATION:
+                raise PolicyViolation(exc.message, check=exc.check) from None
+            raise SqlValidationFailed(exc.message, check=exc.check) from None
+        _plan_cache_put(key, prepared)
     specs = {s.alias: connection_spec(s) for s in sources}
-    return GovernedPlan(prepared=prepared, specs=specs, timeout_ms=timeout_ms, row_cap=prepared.row_cap)
+    return GovernedPlan(
+        prepared=_private_copy(prepared),
+        specs=specs,
+        timeout_ms=timeout_ms,
+        row_cap=prepared.row_cap,
+        pool_keys={s.alias: str(s.uuid) for s in sources},
+    )
+
+
+# --- the plan cache ---------------------------------------------------------------------------------
+#
+# prepare_query is a pure function of its inputs, and parsing + qualifying + lineage cost a few
+# milliseconds, so its result is kept per process, keyed by every input: the SQL, each source's
+# identity and catalog version (bumped on every catalog or classification edit) and what the catalog
+# addresses it by, the selected schemas, the row policies that apply to the caller (as they read now:
+# a policy edit changes them), the caller's bindings when any policy uses them (user and member
+# attributes), the row cap and the PII/PHI grants. A change to any of them is a different key, so a
+# plan is never served for inputs it was not made from. Access (can_query), activity and the
+# workspace are checked on every call, before the cache is consulted.
+
+PLAN_CACHE_SIZE = 256
+PLAN_CACHE_MAX_SQL = 20_000  # longer SQL is prepared every time rather than held in memory
+_plan_cache: OrderedDict[tuple, sqlgov.PreparedQuery] = OrderedDict()
+_plan_cache_lock = threading.Lock()
+_plan_cache_stats = {"hits": 0, "misses": 0}
+
+
+def _plan_key(
+    sql: str,
+    sources: list[DataSource],
+    catalogs: list[SourceCatalog],
+    allowed: dict[str, set[str]] | None,
+    policies: list[RowPolicySpec],
+    bindings: dict[str, object],
+    row_cap: int,
+    grants: Grants,
+) -> tuple | None:
+    if len(sql) > PLAN_CACHE_MAX_SQL:
+        return None
+    if policies:
+        try:
+            bound: str | None = json.dumps(bindings, sort_keys=True, default=repr)
+        except (TypeError, ValueError):
+            return None  # bindings we cannot put in a key: no caching
+    else:
+        bound = None  # without policies the bindings play no part in the plan
+    return (
+        sql,
+        tuple(
+            (s.uuid, s.catalog_version, c.alias, c.engine, c.default_schema)
+            for s, c in zip(sources, catalogs, strict=True)
+        ),
+        tuple(sorted((alias, tuple(sorted(names))) for alias, names in allowed.items())) if allowed else None,
+        tuple(policies),
+        bound,
+        row_cap,
+        grants,
+    )
+
+
+def _plan_cache_get(key: tuple | None) -> sqlgov.PreparedQuery | None:
+    if key is None:
+        return None
+    with _plan_cache_lock:
+        found = _plan_cache.get(key)
+        if found is None:
+            _plan_cache_stats["misses"] += 1
+            return None
+        _plan_cache.move_to_end(key)
+        _plan_cache_stats["hits"] += 1
+        return found
+
+
+def _plan_cache_put(key: tuple | None, prepared: sqlgov.PreparedQuery) -> None:
+    if key is None:
+        return
+    with _plan_cache_lock:
+        _plan_cache[key] = prepared
+        while len(_plan_cache) > PLAN_CACHE_SIZE:
+            _plan_cache.popitem(last=False)
+
+
+def _private_copy(prepared: sqlgov.PreparedQuery) -> sqlgov.PreparedQuery:
+    """The caller's own lists: a cached plan must not change when one caller appends to its warnings."""
+    return dataclasses.replace(
+        prepared,
+        output_columns=[dataclasses.replace(c) for c in prepared.output_columns],
+        tables=list(prepared.tables),
+        warnings=list(prepared.warnings),
+    )
+
+
+def plan_cache_stats() -> dict[str, int]:
+    with _plan_cache_lock:
+        return {**_plan_cache_stats, "size": len(_plan_cache)}
+
+
+def plan_cache_clear() -> None:
+    with _plan_cache_lock:
+        _plan_cache.clear()
+        _plan_cache_stats.update(hits=0, misses=0)
+
+
+# --- pooled source connections ----------------------------------------------------------------------
+#
+# The engines keep idle PostgreSQL / MySQL connections per source (connectors/engines/pool.py), under
+# the source's uuid and a fingerprint of its connection parameters: an edit made in another process
+# is noticed at the next checkout. In this process, any save or delete of a source closes its idle
+# connections at once. (Registered here because only the governed path fills the pools: a process
+# that never imported this module has none to close.)
+
+
+@receiver(post_save, sender=DataSource, dispatch_uid="connectors.governed.close_pooled_on_save")
+@receiver(post_delete, sender=DataSource, dispatch_uid="connectors.governed.close_pooled_on_delete")
+def _close_pooled_connections(sender: type[DataSource], instance: DataSource, **kwargs: Any) -> None:
+    engines.close_pooled(str(instance.uuid))
 
 
 def _engine_error(exc: engines.EngineError) -> GovernedQueryError:
@@ -147,8 +275,15 @@ def _unique_names(names: list[str]) -> list[str]:
     return out
 
 
+_PLAIN_TYPES = frozenset({str, int, bool, type(None)})  # JSON-safe as they come from every driver
+
+
 class _RowShaper:
-    """Masks by position, converts to JSON-safe values, keys rows by (unique) output names."""
+    """Masks by position, converts to JSON-safe values, keys rows by (unique) output names.
+
+    Only what needs it is touched: a value of a plain type (str, int, bool, None) in an unmasked
+    column is used as it is; masked columns are masked whatever their type.
+    """
 
     def __init__(self, plan: GovernedPlan, driver_columns: list[ResultColumn]) -> None:
         outputs = plan.prepared.output_columns
@@ -165,8 +300,26 @@ class _RowShaper:
     def __call__(self, row: tuple) -> dict[str, Any]:
         out = {}
         for name, style, value in zip(self.names, self.masks, row, strict=True):
-            out[name] = sqlgov.mask_value(engines.to_json_safe(value), style) if style else engines.to_json_safe(value)
+            if style is not None:
+                out[name] = sqlgov.mask_value(engines.to_json_safe(value), style)
+            else:
+                out[name] = value if type(value) in _PLAIN_TYPES else engines.to_json_safe(value)
         return out
+
+    def shape_all(self, rows: list[tuple]) -> list[dict[str, Any]]:
+        """`[self(r) for r in rows]`, column by column: a column of plain values is not looked at twice."""
+        if not rows:
+            return []
+        columns: list[Any] = list(zip(*rows, strict=True))
+        if len(columns) != len(self.names):
+            raise QueryExecutionFailed("The result's rows do not match its columns; refusing to return them")
+        for i, (style, values) in enumerate(zip(self.masks, columns, strict=True)):
+            if style is not None:
+                columns[i] = [sqlgov.mask_value(engines.to_json_safe(v), style) for v in values]
+            elif not set(map(type, values)) <= _PLAIN_TYPES:
+                columns[i] = [v if type(v) in _PLAIN_TYPES else engines.to_json_safe(v) for v in values]
+        names = self.names
+        return [dict(zip(names, values, strict=True)) for values in zip(*columns, strict=True)]
 
 
 def _warnings(plan: GovernedPlan, columns: list[ResultColumn], truncated: bool) -> list[str]:
@@ -197,7 +350,7 @@ def governed_execute(
                 cancel_event=cancel_event,
             )
         else:
-            (spec,) = plan.specs.values()
+            ((alias, spec),) = plan.specs.items()
             driver_columns, rows = engines.execute(
                 spec,
                 plan.prepared.sql,
@@ -205,13 +358,14 @@ def governed_execute(
                 max_rows=plan.row_cap + 1,
                 cancel_event=cancel_event,
                 on_connected=on_connected,
+                pool_key=plan.pool_keys.get(alias),
             )
     except engines.EngineError as exc:
         raise _engine_error(exc) from None
     elapsed_ms = int((time.monotonic() - started) * 1000)
     truncated = len(rows) > plan.row_cap
     shaper = _RowShaper(plan, driver_columns)
-    shaped = [shaper(r) for r in rows[: plan.row_cap]]
+    shaped = shaper.shape_all(rows[: plan.row_cap])
     logger.info(
         "governed query (%s) on %s: %d rows in %d ms", request.purpose, ",".join(plan.specs), len(shaped), elapsed_ms
     )
@@ -239,9 +393,14 @@ def governed_stream(
                 plan.specs, plan.prepared.sql, timeout_ms=plan.timeout_ms, max_rows=plan.row_cap, batch_size=batch_size
             )
         else:
-            (spec,) = plan.specs.values()
+            ((alias, spec),) = plan.specs.items()
             ctx = engines.stream(
-                spec, plan.prepared.sql, timeout_ms=plan.timeout_ms, max_rows=plan.row_cap, batch_size=batch_size
+                spec,
+                plan.prepared.sql,
+                timeout_ms=plan.timeout_ms,
+                max_rows=plan.row_cap,
+                batch_size=batch_size,
+                pool_key=plan.pool_keys.get(alias),
             )
         with ctx as (driver_columns, rows):
             shaper = _RowShaper(plan, driver_columns)

@@ -79,7 +79,7 @@ def default_schema(source: DataSource) -> str:
     return source.database if source.connector_type == "mysql" else DEFAULT_SCHEMAS[source.connector_type]
 
 
-_CATALOG_CACHE: OrderedDict[tuple[UUID, int], SourceCatalog] = OrderedDict()
+_CATALOG_CACHE: OrderedDict[tuple[UUID, int, str, str, str], SourceCatalog] = OrderedDict()
 _CATALOG_LOCK = Lock()
 _CATALOG_CACHE_SIZE = 64
 
@@ -89,8 +89,9 @@ def source_catalog(source: DataSource) -> SourceCatalog:
 
     Keyed by the uuid, not the id: ids come back after a rolled-back transaction or a restored
     database (SQLite reuses them), and a new source must never see another one's cached catalog.
+    The alias, engine and default schema are part of the key too: editing them bumps no version.
     """
-    key = (source.uuid, source.catalog_version)
+    key = (source.uuid, source.catalog_version, source.alias, source.connector_type, default_schema(source))
     with _CATALOG_LOCK:
         cached = _CATALOG_CACHE.get(key)
         if cached is not None:

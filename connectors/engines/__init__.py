@@ -25,6 +25,7 @@ from .errors import (
     QueryExecutionError,
     QueryTimeout,
 )
+from .pool import ConnectionPool
 from .values import to_json_safe
 
 __all__ = [
@@ -34,9 +35,11 @@ __all__ = [
     "QueryExecutionError",
     "QueryTimeout",
     "TestResult",
+    "close_pooled",
     "discover",
     "execute",
     "execute_federated",
+    "idle_pooled",
     "stream",
     "stream_federated",
     "test_connection",
@@ -44,6 +47,25 @@ __all__ = [
 ]
 
 _ENGINES: dict[str, ModuleType] = {"postgres": postgres, "mysql": mysql, "sqlite": sqlite, "duckdb": duckdb}
+
+
+# Engines whose connections are worth keeping between queries (a network handshake and
+# authentication each time); SQLite and DuckDB open a local file.
+_POOLS: dict[str, ConnectionPool] = {"postgres": postgres.POOL, "mysql": mysql.POOL}
+
+
+def _pooling(spec: ConnectionSpec, pool_key: str | None) -> dict[str, str]:
+    return {"pool_key": pool_key} if pool_key is not None and spec.engine in _POOLS else {}
+
+
+def close_pooled(pool_key: str) -> int:
+    """Close the idle connections this process keeps for `pool_key` (its source was edited or deleted)."""
+    return sum(pool.close_key(pool_key) for pool in _POOLS.values())
+
+
+def idle_pooled(pool_key: str | None = None) -> int:
+    """How many idle connections this process keeps (for `pool_key`, or in all)."""
+    return sum(pool.idle_count(pool_key) for pool in _POOLS.values())
 
 
 def _engine(spec: ConnectionSpec) -> ModuleType:
@@ -113,8 +135,13 @@ def execute(
     max_rows: int,
     cancel_event: threading.Event | None = None,
     on_connected: Callable[[dict], None] | None = None,
+    pool_key: str | None = None,
 ) -> tuple[list[ResultColumn], list[tuple]]:
-    """Run one read-only query and return its columns and at most `max_rows` rows."""
+    """Run one read-only query and return its columns and at most `max_rows` rows.
+
+    `pool_key` (the data source's identity) lets PostgreSQL and MySQL reuse an idle connection of
+    that source from this process's pool; see pool.py.
+    """
     with _engine(spec).open_query(
         spec,
         sql,
@@ -122,6 +149,7 @@ def execute(
         batch_size=max(1, min(max_rows, 10_000)),
         cancel_event=cancel_event,
         on_connected=on_connected,
+        **_pooling(spec, pool_key),
     ) as query:
         rows = list(query.rows(max_rows=max_rows, batch_size=max(1, min(max_rows, 10_000))))
         return query.columns, rows
@@ -142,13 +170,20 @@ def execute_federated(
 
 
 def stream(
-    spec: ConnectionSpec, sql: str, *, timeout_ms: int, max_rows: int, batch_size: int = 200
+    spec: ConnectionSpec,
+    sql: str,
+    *,
+    timeout_ms: int,
+    max_rows: int,
+    batch_size: int = 200,
+    pool_key: str | None = None,
 ) -> AbstractContextManager[tuple[list[ResultColumn], Iterator[tuple]]]:
     """A context manager yielding (columns, rows iterator); rows come from a server-side cursor in
     batches, so memory stays constant. `timeout_ms` bounds the whole stream."""
-    return _stream(
-        _engine(spec).open_query(spec, sql, timeout_ms=timeout_ms, batch_size=batch_size), max_rows, batch_size
+    opened = _engine(spec).open_query(
+        spec, sql, timeout_ms=timeout_ms, batch_size=batch_size, **_pooling(spec, pool_key)
     )
+    return _stream(opened, max_rows, batch_size)
 
 
 def stream_federated(

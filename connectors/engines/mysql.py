@@ -23,6 +23,7 @@ from .errors import (
     scrub,
     unreachable,
 )
+from .pool import ConnectionPool, Lease
 from .runtime import OpenQuery, Watchdog, raise_if_cancelled
 from .values import mysql_type_name
 
@@ -136,6 +137,27 @@ def _columns(cursor: pymysql.cursors.SSCursor) -> list[ResultColumn]:
     return columns
 
 
+def _close_quietly(conn: pymysql.connections.Connection) -> None:
+    try:
+        conn.close()
+    except pymysql.MySQLError:
+        pass
+
+
+# Query connections, per data source (see pool.py). A reused one has its whole session reset first.
+POOL: ConnectionPool[pymysql.connections.Connection] = ConnectionPool(name="mysql", close=_close_quietly)
+
+_COM_RESET_CONNECTION = 0x1F  # MySQL 5.7.3+, MariaDB 10.2.4+; PyMySQL has no method for it
+
+
+def _reset_session(conn: pymysql.connections.Connection) -> None:
+    """Back to a fresh session: user variables (`@x := ...`), temporary tables and session settings of
+    the previous query are gone; the character set is set again, the reset restores the server's."""
+    conn._execute_command(_COM_RESET_CONNECTION, b"")  # type: ignore[attr-defined]
+    conn._read_ok_packet()  # type: ignore[attr-defined]
+    conn.set_character_set(conn.charset, conn.collation)
+
+
 @contextmanager
 def open_query(
     spec: ConnectionSpec,
@@ -145,12 +167,28 @@ def open_query(
     batch_size: int,
     cancel_event: threading.Event | None = None,
     on_connected: Callable[[dict], None] | None = None,
+    pool_key: str | None = None,
 ) -> Iterator[OpenQuery]:
+    """Run `sql` in a read-only transaction through an unbuffered cursor.
+
+    With `pool_key`, the connection comes from (and, when the query read to its end cleanly, goes back
+    to) the process's pool for that key; without it, a new connection is opened and closed.
+    """
     raise_if_cancelled(cancel_event)
-    conn = connect(spec, timeout_s=float(spec.options.get("connect_timeout", 10)))
+    timeout_s = float(spec.options.get("connect_timeout", 10))
+    lease = POOL.checkout(pool_key, spec, lambda: connect(spec, timeout_s=timeout_s))
+    if lease.reused:
+        try:
+            _reset_session(lease.conn)
+        except (pymysql.MySQLError, OSError):
+            # An idle connection the server has closed since (restart, wait_timeout): replace it, once.
+            POOL.checkin(lease, reusable=False)
+            lease = Lease(conn=connect(spec, timeout_s=timeout_s), key=pool_key, fingerprint=lease.fingerprint)
+    conn = lease.conn
     connection_id = conn.thread_id()
     query = OpenQuery(columns=[], fetch=lambda n: [])
     cursors: list[pymysql.cursors.SSCursor] = []
+    reusable = False
     try:
         if on_connected is not None:
             on_connected({"connection_id": connection_id})
@@ -191,8 +229,25 @@ def open_query(
             query.fetch = fetch
             yield query
             dog.check()
+            if pool_key is not None and not query.exhausted:
+                fetch(1)  # the caller read exactly to the end (LIMIT = max_rows)? Then this finds nothing.
+        # Only a query read to its end, cleanly and uninterrupted, leaves a connection worth keeping.
+        reusable = pool_key is not None and query.exhausted and dog.reason is None and _end(conn, cursors)
     finally:
-        _close(spec, conn, connection_id, cursors, exhausted=query.exhausted)
+        if reusable:
+            POOL.checkin(lease, reusable=True)
+        else:
+            _close(spec, conn, connection_id, cursors, exhausted=query.exhausted)
+
+
+def _end(conn: pymysql.connections.Connection, cursors: list[pymysql.cursors.SSCursor]) -> bool:
+    try:
+        for cursor in cursors:
+            cursor.close()  # read to the end already: nothing is left to drain
+        conn.rollback()
+    except (pymysql.MySQLError, OSError):
+        return False
+    return True
 
 
 def _close(

@@ -11,6 +11,7 @@ from typing import Any
 
 import psycopg
 from psycopg import sql as pgsql
+from psycopg.pq import TransactionStatus
 
 from connectors.types import ConnectionSpec, ResultColumn, TableInfo
 
@@ -25,6 +26,7 @@ from .errors import (
     scrub,
     unreachable,
 )
+from .pool import ConnectionPool, Lease
 from .runtime import OpenQuery, Watchdog, raise_if_cancelled
 from .values import pg_type_name
 
@@ -61,7 +63,7 @@ def classify_connect_error(spec: ConnectionSpec, message: str) -> DataSourceUnav
     return DataSourceUnavailable(scrub(message.strip(), spec) or "Cannot connect to PostgreSQL")
 
 
-def connect(spec: ConnectionSpec, *, timeout_s: float = 10) -> psycopg.Connection:
+def connect(spec: ConnectionSpec, *, timeout_s: float = 10, autocommit: bool = False) -> psycopg.Connection:
     options = {str(k): str(v) for k, v in spec.options.items()}
     options.setdefault("connect_timeout", str(max(2, math.ceil(timeout_s))))
     options.setdefault("application_name", APPLICATION_NAME)
@@ -72,11 +74,23 @@ def connect(spec: ConnectionSpec, *, timeout_s: float = 10) -> psycopg.Connectio
             dbname=spec.database or "postgres",
             user=spec.user or None,
             password=spec.password or None,
-            autocommit=False,
+            autocommit=autocommit,
             **options,
         )
     except psycopg.Error as exc:
         raise classify_connect_error(spec, str(exc)) from None
+
+
+def _close_quietly(conn: psycopg.Connection) -> None:
+    try:
+        conn.close()
+    except psycopg.Error:
+        pass
+
+
+# Query connections, per data source (see pool.py). Each is in autocommit mode: every query opens
+# its own read-only transaction (`_begin`) and rolls it back, so nothing a query did outlives it.
+POOL: ConnectionPool[psycopg.Connection] = ConnectionPool(name="postgres", close=_close_quietly)
 
 
 def server_version(conn: psycopg.Connection) -> str:
@@ -111,6 +125,37 @@ def _column_types(conn: psycopg.Connection, description: list[Any]) -> list[Resu
     return [ResultColumn(name=col.name, type=names.get(col.type_code, "unknown")) for col in description]
 
 
+def _declare(
+    conn: psycopg.Connection, sql: str, *, name: str, timeout_ms: int, first_batch: int
+) -> tuple[list[Any], list[tuple]]:
+    """Open the query and read its first batch, in one round trip (a pipeline).
+
+    A read-only transaction with its own statement timeout, then a server-side cursor over `sql` and
+    a first FETCH: rows come over in batches, never the whole result at once. Every statement goes
+    through the extended protocol, where `sql` can only ever be one statement. This also resets the
+    session: the previous query on the connection ended in a ROLLBACK, which undoes whatever it set.
+    """
+    if conn.info.transaction_status != TransactionStatus.IDLE:
+        raise psycopg.OperationalError("the connection is not idle")
+    cursor = pgsql.Identifier(name)
+    with conn.cursor() as setup, conn.cursor() as first:
+        with conn.pipeline():
+            setup.execute("BEGIN READ ONLY")
+            setup.execute(pgsql.SQL("SET LOCAL statement_timeout = {}").format(max(1, int(timeout_ms))))
+            setup.execute(pgsql.SQL("DECLARE {} NO SCROLL CURSOR FOR ").format(cursor) + pgsql.SQL(sql))  # type: ignore[arg-type]
+            first.execute(pgsql.SQL("FETCH FORWARD {} FROM {}").format(max(1, int(first_batch)), cursor))
+        return list(first.description or []), first.fetchall()
+
+
+def _end(conn: psycopg.Connection) -> bool:
+    """Roll the query's transaction back (closing its cursor); True when the connection is clean again."""
+    try:
+        conn.execute("ROLLBACK")
+    except psycopg.Error:
+        return False
+    return not conn.closed and conn.info.transaction_status == TransactionStatus.IDLE
+
+
 @contextmanager
 def open_query(
     spec: ConnectionSpec,
@@ -120,15 +165,27 @@ def open_query(
     batch_size: int,
     cancel_event: threading.Event | None = None,
     on_connected: Callable[[dict], None] | None = None,
+    pool_key: str | None = None,
 ) -> Iterator[OpenQuery]:
+    """Run `sql` in a read-only transaction through a server-side cursor.
+
+    With `pool_key`, the connection comes from (and, when the query ended cleanly, goes back to) the
+    process's pool for that key; without it, a new connection is opened and closed.
+    """
     raise_if_cancelled(cancel_event)
-    conn = connect(spec, timeout_s=float(spec.options.get("connect_timeout", 10)))
-    cursor: psycopg.ServerCursor | None = None
+    timeout_s = float(spec.options.get("connect_timeout", 10))
+
+    def fresh() -> psycopg.Connection:
+        return connect(spec, timeout_s=timeout_s, autocommit=True)
+
+    lease = POOL.checkout(pool_key, spec, fresh)
+    reusable = False
+    name = f"ps_{uuid.uuid4().hex[:16]}"
     try:
-        if on_connected is not None:
-            on_connected({"backend_pid": conn.info.backend_pid})
-        conn.read_only = True  # BEGIN READ ONLY
-        with Watchdog(timeout_ms=timeout_ms, cancel_event=cancel_event, interrupt=conn.cancel_safe) as dog:
+        # Interrupts whichever connection the query ends up on (see the retry below).
+        with Watchdog(
+            timeout_ms=timeout_ms, cancel_event=cancel_event, interrupt=lambda: lease.conn.cancel_safe()
+        ) as dog:
 
             def guarded(call: Callable[[], Any]) -> Any:
                 try:
@@ -138,25 +195,44 @@ def open_query(
                 dog.check()
                 return result
 
-            def start() -> list[ResultColumn]:
-                nonlocal cursor
-                with conn.cursor() as setup:
-                    setup.execute("SET TRANSACTION READ ONLY")
-                    setup.execute(pgsql.SQL("SET LOCAL statement_timeout = {}").format(max(1, int(timeout_ms))))
-                # A server-side cursor: rows come over in batches, never the whole result at once.
-                cursor = conn.cursor(name=f"ps_{uuid.uuid4().hex[:16]}")
-                cursor.itersize = batch_size
-                cursor.execute(sql)
-                return _column_types(conn, cursor.description or [])
+            def declare() -> tuple[list[Any], list[tuple]]:
+                if on_connected is not None:
+                    on_connected({"backend_pid": lease.conn.info.backend_pid})
+                return _declare(lease.conn, sql, name=name, timeout_ms=timeout_ms, first_batch=batch_size)
 
-            columns = guarded(start)
-            yield OpenQuery(columns=columns, fetch=lambda n: guarded(lambda: cursor.fetchmany(n)))
+            try:
+                description, buffered = declare()
+            except psycopg.Error as exc:
+                if not (lease.reused and lease.conn.broken and dog.reason is None):
+                    raise _translate(exc, spec, dog) from None
+                # An idle connection the server has closed since (restart, idle timeout): replace it, once.
+                POOL.checkin(lease, reusable=False)
+                lease = Lease(conn=fresh(), key=pool_key, fingerprint=lease.fingerprint)
+                description, buffered = guarded(declare)
             dog.check()
+            conn = lease.conn
+            columns = guarded(lambda: _column_types(conn, description))
+            exhausted = len(buffered) < batch_size
+
+            def fetch(n: int) -> list[tuple]:
+                nonlocal buffered, exhausted
+                if buffered:
+                    rows, buffered = buffered[:n], buffered[n:]
+                    return rows
+                if exhausted:
+                    return []
+                query = pgsql.SQL("FETCH FORWARD {} FROM {}").format(max(1, int(n)), pgsql.Identifier(name))
+                rows = guarded(lambda: conn.execute(query).fetchall())
+                exhausted = len(rows) < n
+                return rows
+
+            yield OpenQuery(columns=columns, fetch=fetch)
+            dog.check()
+        # Only a query that ended cleanly, and was not interrupted, leaves a connection worth keeping.
+        reusable = dog.reason is None and _end(conn)
     finally:
-        try:
-            conn.close()  # rolls back the read-only transaction and drops the cursor with it
-        except psycopg.Error:
-            pass
+        # A connection that is not kept is closed, which also ends its transaction and cursor.
+        POOL.checkin(lease, reusable=reusable)
 
 
 def test(spec: ConnectionSpec, *, timeout_s: float) -> str:
