@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from collections import OrderedDict
+from datetime import UTC, datetime, timedelta
+from threading import Lock
+from typing import Any
 
+from django.contrib.auth.models import User
 from django.utils import timezone
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 from rest_framework.request import Request
 from rest_framework_simplejwt.authentication import JWTAuthentication
+from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
+from rest_framework_simplejwt.settings import api_settings as jwt_settings
+from rest_framework_simplejwt.tokens import Token
 
 from accounts.models import ApiKey, hash_api_key
 
@@ -53,9 +60,74 @@ class ApiKeyAuthentication(BaseAuthentication):
         return 'Bearer realm="api"'
 
 
+_VALIDATED_TOKENS: OrderedDict[bytes, Token] = OrderedDict()
+_VALIDATED_LOCK = Lock()
+_VALIDATED_SIZE = 2048
+
+
 class BearerJWTAuthentication(JWTAuthentication):
     def authenticate(self, request: Request):  # noqa: ANN201
         token = bearer_token(request)
         if token is None:
             return None
         return super().authenticate(request)
+
+    def get_validated_token(self, raw_token: bytes) -> Token:
+        """Signature checks are remembered per token (a client polls with the same one); expiry is not."""
+        with _VALIDATED_LOCK:
+            token = _VALIDATED_TOKENS.get(raw_token)
+            if token is not None:
+                _VALIDATED_TOKENS.move_to_end(raw_token)
+        if token is not None:
+            try:
+                token.check_exp(current_time=datetime.now(tz=UTC))  # not the time it was first read
+                return token
+            except TokenError:
+                with _VALIDATED_LOCK:
+                    _VALIDATED_TOKENS.pop(raw_token, None)
+        token = super().get_validated_token(raw_token)  # raises InvalidToken with the reason
+        with _VALIDATED_LOCK:
+            _VALIDATED_TOKENS[raw_token] = token
+            while len(_VALIDATED_TOKENS) > _VALIDATED_SIZE:
+                _VALIDATED_TOKENS.popitem(last=False)
+        return token
+
+
+class TokenIdentity:
+    """The user a valid JWT names, not yet read from the database.
+
+    Hot endpoints (the polled execution, execute) check `is_active` inside the one query they run
+    anyway — joined to the membership they need — instead of a separate user read per request.
+    Anything that needs the full user calls `accounts.selectors.user_require_active`.
+    """
+
+    is_authenticated = True
+    is_anonymous = False
+    is_active = True  # as far as the token goes; the caller's query enforces it
+    is_staff = False
+    is_superuser = False
+
+    def __init__(self, user_id: int) -> None:
+        self.id = self.pk = user_id
+
+    def __str__(self) -> str:
+        return f"user {self.id}"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, (TokenIdentity, User)) and other.pk == self.pk
+
+    def __hash__(self) -> int:
+        return hash(self.pk)
+
+
+class DeferredUserJWTAuthentication(BearerJWTAuthentication):
+    """JWT bearer auth for views whose own query checks that the user exists and is active."""
+
+    def get_user(self, validated_token: Any) -> TokenIdentity:  # type: ignore[override]
+        try:
+            return TokenIdentity(int(validated_token[jwt_settings.USER_ID_CLAIM]))
+        except (KeyError, TypeError, ValueError):
+            raise InvalidToken("Token contained no recognizable user identification") from None
+
+
+HOT_PATH_AUTHENTICATION = [ApiKeyAuthentication, DeferredUserJWTAuthentication]

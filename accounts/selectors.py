@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from django.contrib.auth.models import AnonymousUser, User
 from django.db.models import Q, QuerySet
+from rest_framework.exceptions import AuthenticationFailed
 
-from accounts.models import ApiKey, Membership, Workspace
+from accounts.authentication import TokenIdentity
+from accounts.models import ApiKey, Membership, Organization, Workspace
 from config.errors import BadRequest, NotFound
+from config.rows import Projection, fetch
 
-AnyUser = User | AnonymousUser
+AnyUser = User | AnonymousUser | TokenIdentity
 
 
 def memberships_for(*, user: AnyUser, api_key: ApiKey | None = None) -> QuerySet[Membership]:
@@ -32,15 +35,57 @@ def membership_by_slug(*, user: AnyUser, slug: str, api_key: ApiKey | None = Non
     return membership
 
 
+def user_require_active(user: AnyUser) -> None:
+    """401 unless the caller is an existing, active user (a deferred JWT identity is checked here)."""
+    if isinstance(user, TokenIdentity) and not User.objects.filter(pk=user.pk, is_active=True).exists():
+        raise AuthenticationFailed("User not found or inactive", code="user_inactive")
+
+
+_M = Projection(Membership, "m")
+_W = Projection(Workspace, "w")
+_O = Projection(Organization, "o")
+_U = Projection(User, "u")
+
+
+def _active_memberships(*, user_id: int, workspace_id: int | None, limit: int) -> list[Membership]:
+    """Like memberships_for(...).select_related(...), plus `user.is_active`, in one fixed statement.
+
+    Execute runs this on every request (bench/pipeline.py), so it skips queryset compilation.
+    """
+    sql = (
+        f"SELECT {_M.columns}, {_W.columns}, {_O.columns}, {_U.columns} FROM {_M.table}"
+        f" JOIN {_W.table} ON w.id = m.workspace_id JOIN {_O.table} ON o.id = w.organization_id"
+        f" JOIN {_U.table} ON u.id = m.user_id WHERE m.user_id = %s AND u.is_active = %s"
+    )
+    params: list = [user_id, True]
+    if workspace_id is not None:
+        sql += " AND m.workspace_id = %s"
+        params.append(workspace_id)
+    found = []
+    for row in fetch(f"{sql} ORDER BY m.workspace_id, m.user_id LIMIT {int(limit)}", params):
+        membership = _M.load(row)
+        workspace = _W.load(row, _M.width)
+        workspace.organization = _O.load(row, _M.width + _W.width)
+        membership.workspace = workspace
+        membership.user = _U.load(row, _M.width + _W.width + _O.width)
+        found.append(membership)
+    return found
+
+
 def membership_resolve(*, user: AnyUser, workspace_id: int | None, api_key: ApiKey | None = None) -> Membership:
     """The caller's membership in `workspace_id`, or in their only workspace when it is omitted."""
-    if workspace_id is not None:
-        return membership_get(user=user, workspace_id=workspace_id, api_key=api_key)
     if api_key is not None:
-        return membership_get(user=user, workspace_id=api_key.workspace_id, api_key=api_key)
-    memberships = list(memberships_for(user=user)[:2])
+        if workspace_id is not None and workspace_id != api_key.workspace_id:
+            raise NotFound(f"Workspace {workspace_id} not found")  # a key is confined to its own workspace
+        workspace_id = api_key.workspace_id
+    memberships = _active_memberships(user_id=user.id or 0, workspace_id=workspace_id, limit=2)
     if not memberships:
+        user_require_active(user)
+        if workspace_id is not None:
+            raise NotFound(f"Workspace {workspace_id} not found")
         raise NotFound("You are not a member of any workspace")
+    if workspace_id is not None:
+        return memberships[0]
     if len(memberships) > 1:
         raise BadRequest(
             "workspace_id is required: you are a member of several workspaces",

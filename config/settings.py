@@ -103,6 +103,10 @@ if _db["ENGINE"] == "django.db.backends.sqlite3":
 else:
     _db["CONN_MAX_AGE"] = env_int("DATABASE_CONN_MAX_AGE", 60, minimum=0)
     _db["CONN_HEALTH_CHECKS"] = True
+    if _db["ENGINE"] == "django.db.backends.postgresql":
+        # Never prepare automatically (the ORM's statements stay client-side bound, as Django
+        # expects), but allow the few fixed hot-path statements of config/rows.py to be prepared.
+        _db.setdefault("OPTIONS", {})["prepare_threshold"] = 2**31 - 1
 DATABASES = {"default": _db}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # Covering indexes (INCLUDE) are a PostgreSQL feature; on SQLite they are plain indexes, which is fine.
@@ -239,7 +243,9 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
-CELERY_TASK_SEND_SENT_EVENT = True
+# Flower follows tasks from the workers' events (received → started → succeeded/failed). A "sent"
+# event would be a second broker write on every execute request: off unless asked for.
+CELERY_TASK_SEND_SENT_EVENT = env_bool("CELERY_TASK_SEND_SENT_EVENT", False)
 CELERY_WORKER_SEND_TASK_EVENTS = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_CONNECTION_TIMEOUT = env_int("CELERY_BROKER_CONNECTION_TIMEOUT", 3, minimum=1)

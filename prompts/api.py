@@ -11,6 +11,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts import selectors as account_selectors
+from accounts.authentication import HOT_PATH_AUTHENTICATION
 from config.api import request_api_key
 from config.responses import envelope
 from prompts import selectors, services
@@ -91,6 +92,8 @@ MESSAGES = {
 
 
 class ExecutePromptView(APIView):
+    authentication_classes = HOT_PATH_AUTHENTICATION  # membership_resolve checks the user is active
+
     @extend_schema(
         tags=TAGS,
         request=ExecutePromptIn,
@@ -132,6 +135,8 @@ class ExecutePromptView(APIView):
 
 
 class ExecutionDetailView(APIView):
+    authentication_classes = HOT_PATH_AUTHENTICATION  # polled: execution_get checks the user is active
+
     @extend_schema(tags=TAGS)
     def get(self, request: Request, execution_id: int) -> Response:
         execution = selectors.execution_get(
@@ -141,6 +146,8 @@ class ExecutionDetailView(APIView):
 
 
 class ExecutionCancelView(APIView):
+    authentication_classes = HOT_PATH_AUTHENTICATION
+
     @extend_schema(tags=TAGS, request=None)
     def post(self, request: Request, execution_id: int) -> Response:
         execution = selectors.execution_get(

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.contrib.auth.models import User
+from django.db.models import Q, QuerySet
 
 from accounts.models import ApiKey, Membership, Role
-from accounts.selectors import AnyUser, memberships_for
+from accounts.selectors import AnyUser, memberships_for, user_require_active
 from config.errors import NotFound
+from config.rows import Projection, fetch
 from prompts.ai.context import similarity
-from prompts.models import ExecutionStatus, Prompt, PromptExecution
+from prompts.models import ExecutionStatus, GeneratedQuery, Prompt, PromptExecution
 
 FEW_SHOT_CANDIDATES = 200
 FEW_SHOT_K = 3
@@ -24,22 +26,34 @@ def executions_visible(*, user: AnyUser, api_key: ApiKey | None = None) -> Query
     )
 
 
+_EXECUTION = Projection(PromptExecution, "e")
+_GENERATED = Projection(GeneratedQuery, "g", fields=("id", "sql_text"))
+
+
 def execution_get(*, user: AnyUser, execution_id: int, api_key: ApiKey | None = None) -> PromptExecution:
-    """The caller's execution (or one of a workspace they administer) — polled, so one statement:
-    a primary-key read with the membership checks as EXISTS subqueries."""
+    """The caller's execution (or one of a workspace they administer), with its generated SQL.
+
+    Polled, so one fixed statement (no queryset compilation): the primary-key read joined to the
+    caller's membership and to the user row, so a deactivated user is refused by the same query.
+    """
     uid = user.id or 0
-    member = Membership.objects.filter(user_id=uid, workspace_id=OuterRef("workspace_id"))
-    qs = (
-        PromptExecution.objects.select_related("generated_query")
-        .filter(pk=execution_id)
-        .annotate(is_member=Exists(member), is_admin=Exists(member.filter(role=Role.ADMIN)))
-        .order_by()
+    sql = (
+        f"SELECT {_EXECUTION.columns}, {_GENERATED.columns} FROM {_EXECUTION.table}"
+        f" JOIN {Membership._meta.db_table} m ON m.workspace_id = e.workspace_id AND m.user_id = %s"
+        f" JOIN {User._meta.db_table} u ON u.id = m.user_id AND u.is_active = %s"
+        f" LEFT JOIN {_GENERATED.table} ON g.id = e.generated_query_id"
+        " WHERE e.id = %s AND (e.user_id = m.user_id OR m.role = %s)"
     )
+    params: list = [uid, True, execution_id, Role.ADMIN.value]
     if api_key is not None:
-        qs = qs.filter(workspace_id=api_key.workspace_id)
-    execution = next(iter(qs[:1]), None)
-    if execution is None or not execution.is_member or not (execution.user_id == uid or execution.is_admin):
+        sql += " AND e.workspace_id = %s"
+        params.append(api_key.workspace_id)
+    rows = fetch(sql, params)
+    if not rows:
+        user_require_active(user)
         raise NotFound(f"Execution {execution_id} not found")
+    execution = _EXECUTION.load(rows[0])
+    execution.generated_query = _GENERATED.load(rows[0], _EXECUTION.width) if execution.generated_query_id else None
     return execution
 
 

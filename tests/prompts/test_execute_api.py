@@ -270,6 +270,63 @@ def test_cancelling_a_finished_execution_is_a_bad_request(member_client, running
     assert PromptExecution.objects.get(pk=running).status == status
 
 
+@pytest.mark.django_db
+def test_a_deactivated_user_with_a_valid_token_is_refused_everywhere(member, member_client, running, source):
+    member.user.is_active = False
+    member.user.save(update_fields=["is_active"])
+
+    responses = [
+        member_client.get(f"/api/v1/prompt-executions/{running}"),
+        member_client.post(f"/api/v1/prompt-executions/{running}/cancel"),
+        post(member_client, body(source)),
+    ]
+
+    assert [r.status_code for r in responses] == [401, 401, 401], [r.content for r in responses]
+    assert PromptExecution.objects.get(pk=running).status == ExecutionStatus.PROCESSING
+    assert PromptExecution.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_the_polled_read_returns_what_the_orm_reads(member_client, running):
+    """The poll's fixed statement (config/rows.py) converts every field as a queryset would."""
+    from prompts.api import execution_body
+
+    execution = PromptExecution.objects.get(pk=running)
+    execution.result_preview = [{"region": "North", "total": 12.5}]
+    execution.ai_metadata = {"model": "builtin", "tokens_used": 0}
+    execution.warnings = ["row cap applied"]
+    execution.save()
+
+    data = member_client.get(f"/api/v1/prompt-executions/{running}").json()["data"]
+
+    expected = json.loads(json.dumps(execution_body(PromptExecution.objects.get(pk=running)), default=str))
+    assert data["result_preview"] == [{"region": "North", "total": 12.5}]
+    assert data["ai_metadata"] == {"model": "builtin", "tokens_used": 0}
+    assert {k: v for k, v in data.items() if not k.endswith("_at")} == {
+        k: v for k, v in expected.items() if not k.endswith("_at")
+    }
+    assert data["started_at"].endswith("Z")
+
+
+@pytest.mark.django_db
+def test_a_token_that_expires_is_refused_although_it_was_accepted_before(member, running):
+    """Validated tokens are remembered per process (polls repeat them); their expiry is checked each time."""
+    import time
+    from datetime import timedelta
+
+    from rest_framework_simplejwt.tokens import AccessToken
+
+    token = AccessToken.for_user(member.user)
+    token.set_exp(lifetime=timedelta(seconds=1))
+    client = client_for(member.user)
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+    assert client.get(f"/api/v1/prompt-executions/{running}").status_code == 200
+
+    time.sleep(1.2)
+
+    assert client.get(f"/api/v1/prompt-executions/{running}").status_code == 401
+
+
 # --- the web process stays light -------------------------------------------------------------------------
 
 WEB_REQUEST = """
