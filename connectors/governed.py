@@ -275,9 +275,6 @@ def _unique_names(names: list[str]) -> list[str]:
     return out
 
 
-_PLAIN_TYPES = frozenset({str, int, bool, type(None)})  # JSON-safe as they come from every driver
-
-
 class _RowShaper:
     """Masks by position, converts to JSON-safe values, keys rows by (unique) output names.
 
@@ -303,7 +300,7 @@ class _RowShaper:
             if style is not None:
                 out[name] = sqlgov.mask_value(engines.to_json_safe(value), style)
             else:
-                out[name] = value if type(value) in _PLAIN_TYPES else engines.to_json_safe(value)
+                out[name] = value if type(value) in engines.PLAIN_TYPES else engines.to_json_safe(value)
         return out
 
     def shape_all(self, rows: list[tuple]) -> list[dict[str, Any]]:
@@ -314,10 +311,8 @@ class _RowShaper:
         if len(columns) != len(self.names):
             raise QueryExecutionFailed("The result's rows do not match its columns; refusing to return them")
         for i, (style, values) in enumerate(zip(self.masks, columns, strict=True)):
-            if style is not None:
-                columns[i] = [sqlgov.mask_value(engines.to_json_safe(v), style) for v in values]
-            elif not set(map(type, values)) <= _PLAIN_TYPES:
-                columns[i] = [v if type(v) in _PLAIN_TYPES else engines.to_json_safe(v) for v in values]
+            safe = engines.to_json_safe_column(values)
+            columns[i] = safe if style is None else sqlgov.mask_column(safe, style)
         names = self.names
         return [dict(zip(names, values, strict=True)) for values in zip(*columns, strict=True)]
 

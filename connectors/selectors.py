@@ -121,7 +121,7 @@ def source_catalog(source: DataSource) -> SourceCatalog:
     database (SQLite reuses them), and a new source must never see another one's cached catalog.
     The alias, engine and default schema are part of the key too: editing them bumps no version.
     """
-    key = (source.uuid, source.catalog_version)
+    key = (source.uuid, source.catalog_version, source.alias, source.connector_type, default_schema(source))
     with _CATALOG_LOCK:
         cached = _CATALOG_CACHE.get(key)
         if cached is not None:

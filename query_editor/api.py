@@ -6,10 +6,12 @@ is not a member of the space gets 404 before anything else is looked at.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 from uuid import UUID
 
-from django.http import StreamingHttpResponse
+import orjson
+from django.http import HttpResponse, StreamingHttpResponse
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.permissions import BasePermission, IsAuthenticated
@@ -95,11 +97,11 @@ class ExecuteView(SpaceView):
     throttle_classes = [UserRateThrottle, QueryEditorThrottle]
 
     @extend_schema(tags=TAGS, request=ExecuteIn, responses=ExecuteOut)
-    def post(self, request: Request, slug: str) -> Response:
+    def post(self, request: Request, slug: str) -> HttpResponse:
         fields = _validated(ExecuteIn(data=request.data))
         result = services.query_execute(membership=self.membership, **fields)
-        # Rows are already JSON-safe; rendering them through a serializer would only cost time.
-        return Response(
+        # Rows are already JSON-safe: they are written out once, by orjson, without a serializer.
+        return _json_response(
             {
                 "columns": [{"name": c.name, "type": c.type, "masked": c.masked} for c in result.columns],
                 "rows": result.rows,
@@ -108,6 +110,15 @@ class ExecuteView(SpaceView):
                 "warnings": result.warnings,
             }
         )
+
+
+def _json_response(body: dict[str, Any]) -> HttpResponse:
+    """`body` as compact UTF-8 JSON, as DRF's JSONRenderer would write it, several times faster."""
+    try:
+        content = orjson.dumps(body)
+    except orjson.JSONEncodeError:  # an integer beyond 64 bits (a huge NUMERIC): the standard library takes any
+        content = json.dumps(body, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
+    return HttpResponse(content, content_type="application/json")
 
 
 class ConnectorOut(serializers.Serializer):

@@ -26,9 +26,10 @@ from .errors import (
     QueryTimeout,
 )
 from .pool import ConnectionPool
-from .values import to_json_safe
+from .values import PLAIN_TYPES, to_json_safe, to_json_safe_column
 
 __all__ = [
+    "PLAIN_TYPES",
     "DataSourceUnavailable",
     "EngineError",
     "QueryCancelled",
@@ -44,6 +45,7 @@ __all__ = [
     "stream_federated",
     "test_connection",
     "to_json_safe",
+    "to_json_safe_column",
 ]
 
 _ENGINES: dict[str, ModuleType] = {"postgres": postgres, "mysql": mysql, "sqlite": sqlite, "duckdb": duckdb}
@@ -150,6 +152,7 @@ def execute(
         cancel_event=cancel_event,
         on_connected=on_connected,
         **_pooling(spec, pool_key),
+        **({"max_rows": max_rows} if spec.engine == "postgres" else {}),
     ) as query:
         rows = list(query.rows(max_rows=max_rows, batch_size=max(1, min(max_rows, 10_000))))
         return query.columns, rows

@@ -126,14 +126,16 @@ def _column_types(conn: psycopg.Connection, description: list[Any]) -> list[Resu
 
 
 def _declare(
-    conn: psycopg.Connection, sql: str, *, name: str, timeout_ms: int, first_batch: int
+    conn: psycopg.Connection, sql: str, *, name: str, timeout_ms: int, first_batch: int, last: bool
 ) -> tuple[list[Any], list[tuple]]:
     """Open the query and read its first batch, in one round trip (a pipeline).
 
     A read-only transaction with its own statement timeout, then a server-side cursor over `sql` and
     a first FETCH: rows come over in batches, never the whole result at once. Every statement goes
-    through the extended protocol, where `sql` can only ever be one statement. This also resets the
-    session: the previous query on the connection ended in a ROLLBACK, which undoes whatever it set.
+    through the extended protocol, where `sql` can only ever be one statement. When the first batch
+    is all the caller will read (`last`), the transaction is rolled back in the same round trip.
+    This also resets the session: the previous query on the connection ended in a ROLLBACK, which
+    undoes whatever it set.
     """
     if conn.info.transaction_status != TransactionStatus.IDLE:
         raise psycopg.OperationalError("the connection is not idle")
@@ -144,13 +146,16 @@ def _declare(
             setup.execute(pgsql.SQL("SET LOCAL statement_timeout = {}").format(max(1, int(timeout_ms))))
             setup.execute(pgsql.SQL("DECLARE {} NO SCROLL CURSOR FOR ").format(cursor) + pgsql.SQL(sql))  # type: ignore[arg-type]
             first.execute(pgsql.SQL("FETCH FORWARD {} FROM {}").format(max(1, int(first_batch)), cursor))
+            if last:
+                setup.execute("ROLLBACK")
         return list(first.description or []), first.fetchall()
 
 
 def _end(conn: psycopg.Connection) -> bool:
     """Roll the query's transaction back (closing its cursor); True when the connection is clean again."""
     try:
-        conn.execute("ROLLBACK")
+        if conn.info.transaction_status != TransactionStatus.IDLE:
+            conn.execute("ROLLBACK")
     except psycopg.Error:
         return False
     return not conn.closed and conn.info.transaction_status == TransactionStatus.IDLE
@@ -166,11 +171,13 @@ def open_query(
     cancel_event: threading.Event | None = None,
     on_connected: Callable[[dict], None] | None = None,
     pool_key: str | None = None,
+    max_rows: int | None = None,
 ) -> Iterator[OpenQuery]:
     """Run `sql` in a read-only transaction through a server-side cursor.
 
     With `pool_key`, the connection comes from (and, when the query ended cleanly, goes back to) the
-    process's pool for that key; without it, a new connection is opened and closed.
+    process's pool for that key; without it, a new connection is opened and closed. `max_rows`, when
+    the caller will read no more than that, lets a result that fits in one batch end at once.
     """
     raise_if_cancelled(cancel_event)
     timeout_s = float(spec.options.get("connect_timeout", 10))
@@ -181,6 +188,7 @@ def open_query(
     lease = POOL.checkout(pool_key, spec, fresh)
     reusable = False
     name = f"ps_{uuid.uuid4().hex[:16]}"
+    one_batch = max_rows is not None and max_rows <= batch_size
     try:
         # Interrupts whichever connection the query ends up on (see the retry below).
         with Watchdog(
@@ -198,7 +206,9 @@ def open_query(
             def declare() -> tuple[list[Any], list[tuple]]:
                 if on_connected is not None:
                     on_connected({"backend_pid": lease.conn.info.backend_pid})
-                return _declare(lease.conn, sql, name=name, timeout_ms=timeout_ms, first_batch=batch_size)
+                return _declare(
+                    lease.conn, sql, name=name, timeout_ms=timeout_ms, first_batch=batch_size, last=one_batch
+                )
 
             try:
                 description, buffered = declare()
@@ -212,7 +222,7 @@ def open_query(
             dog.check()
             conn = lease.conn
             columns = guarded(lambda: _column_types(conn, description))
-            exhausted = len(buffered) < batch_size
+            exhausted = one_batch or len(buffered) < batch_size
 
             def fetch(n: int) -> list[tuple]:
                 nonlocal buffered, exhausted
@@ -229,7 +239,7 @@ def open_query(
             yield OpenQuery(columns=columns, fetch=fetch)
             dog.check()
         # Only a query that ended cleanly, and was not interrupted, leaves a connection worth keeping.
-        reusable = dog.reason is None and _end(conn)
+        reusable = dog.reason is None and _end(conn)  # after a single batch: already ended, nothing is sent
     finally:
         # A connection that is not kept is closed, which also ends its transaction and cursor.
         POOL.checkin(lease, reusable=reusable)

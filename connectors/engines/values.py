@@ -55,6 +55,42 @@ def to_json_safe(value: Any) -> Any:
     return str(value)
 
 
+PLAIN_TYPES = frozenset({str, int, bool, type(None)})  # JSON-safe exactly as drivers return them
+
+
+def _decimal(value: Decimal) -> int | float | None:
+    if not value.is_finite():
+        return None
+    integral = int(value)
+    return integral if integral == value else float(value)
+
+
+def _float(value: float) -> float | None:
+    return value if math.isfinite(value) else None
+
+
+# Exact types whose conversion needs none of to_json_safe's checks (datetime is not here: a subclass
+# of date, but its type is not date, and time zones need care).
+_CONVERTERS: dict[type, Any] = {
+    Decimal: _decimal,
+    float: _float,
+    dt.date: dt.date.isoformat,
+    uuid.UUID: str,
+}
+
+
+def to_json_safe_column(values: Any) -> Any:
+    """`[to_json_safe(v) for v in values]`, returning `values` itself when every value is already plain,
+    and converting a column of one type without re-deciding for every value."""
+    kinds = set(map(type, values))
+    if kinds <= PLAIN_TYPES:
+        return values
+    kinds.discard(type(None))
+    if len(kinds) == 1 and (convert := _CONVERTERS.get(kinds.pop())) is not None:
+        return [None if v is None else convert(v) for v in values]
+    return [v if type(v) in PLAIN_TYPES else to_json_safe(v) for v in values]
+
+
 # PostgreSQL catalog names → the names people read (and the NL→SQL engines expect).
 _PG_NAMES = {
     "int2": "smallint",

@@ -6,7 +6,7 @@ policies and a row cap, and decides which output columns are masked; mask_rows a
 
 from connectors.sqlgov.engine import prepare_query
 from connectors.sqlgov.errors import POLICY_VIOLATION, SQL_VALIDATION_ERROR, GovernanceError
-from connectors.sqlgov.masking import mask_rows, mask_value
+from connectors.sqlgov.masking import mask_column, mask_rows, mask_value
 from connectors.sqlgov.prepared import OutputColumn, PreparedQuery
 
 __all__ = [
@@ -15,6 +15,7 @@ __all__ = [
     "GovernanceError",
     "OutputColumn",
     "PreparedQuery",
+    "mask_column",
     "mask_rows",
     "mask_value",
     "prepare_query",

@@ -10,7 +10,7 @@ from decimal import Decimal
 
 import pytest
 
-from connectors.engines import to_json_safe
+from connectors.engines import to_json_safe, to_json_safe_column
 from connectors.engines.errors import scrub
 from connectors.types import ConnectionSpec
 
@@ -60,3 +60,30 @@ def test_scrub_removes_passwords_from_dsns_urls_and_literal_text():
     for secret in ("p\\'w", "x y", "urlpw", "s3cret", "lit''eral"):
         assert secret not in cleaned
     assert "user=u" in cleaned
+
+
+COLUMN_SAMPLES = [
+    [1, 2, None, 3],
+    ["a", None, "b"],
+    [True, False, None],
+    [Decimal("1.50"), Decimal("2"), None, Decimal("NaN"), Decimal("-0"), Decimal("1E+30"), Decimal("1E-30")],
+    [1.5, float("nan"), math.inf, None],
+    [dt.date(2024, 1, 2), None, dt.date(1999, 12, 31)],
+    [dt.datetime(2024, 1, 2, 3, 4, 5), dt.datetime(2024, 1, 2, 3, 4, 5, tzinfo=dt.timezone(dt.timedelta(hours=2)))],
+    [dt.date(2024, 1, 2), dt.datetime(2024, 1, 2, 3, 4, 5)],  # mixed: SQLite has no column types
+    [uuid.UUID(int=1), None],
+    [b"\x00\x01", memoryview(b"xy"), None],
+    [1, "two", Decimal("3.5"), None, dt.time(1, 2), [1, Decimal("2")], {"k": Decimal("1")}],
+]
+
+
+@pytest.mark.parametrize("values", COLUMN_SAMPLES)
+def test_a_column_converts_exactly_as_its_values_one_by_one(values):
+    converted = to_json_safe_column(tuple(values))
+    assert list(converted) == [to_json_safe(v) for v in values]
+    assert [type(v) for v in converted] == [type(to_json_safe(v)) for v in values]
+
+
+def test_a_column_of_plain_values_is_returned_as_it_is():
+    values = (1, "a", None, True)
+    assert to_json_safe_column(values) is values

@@ -6,7 +6,7 @@ import hashlib
 
 import pytest
 
-from connectors.sqlgov import OutputColumn, mask_rows, mask_value
+from connectors.sqlgov import OutputColumn, mask_column, mask_rows, mask_value
 
 
 def test_full_masking_hides_the_whole_value():
@@ -64,3 +64,9 @@ def test_mask_rows_uses_the_strictest_style_for_a_repeated_name():
         OutputColumn(name="v", masked=True, sensitivity="phi", masking_style="null"),
     ]
     assert mask_rows([{"v": "x"}], cols) == [{"v": None}]
+
+
+@pytest.mark.parametrize("style", ["full", "partial", "hash", "null", "unknown-style"])
+def test_a_masked_column_equals_its_values_masked_one_by_one(style):
+    values = ["ann@example.com", None, "555-123-1234", 12345, 1.5, True, "", "x"]
+    assert mask_column(values, style) == [mask_value(v, style) for v in values]

@@ -255,3 +255,33 @@ def test_masking_follows_catalog_classification_edits(analyst_client, slug, sale
     column.save()
     body = execute(analyst_client, slug, "SELECT city FROM customers", sales.uuid).json()
     assert body["columns"][0]["masked"] is True
+
+
+# --- the response body --------------------------------------------------------------------------
+
+
+def test_postgres_values_come_back_as_json_numbers_strings_and_masks(analyst_client, slug, warehouse):
+    sql = "SELECT id, email, score, score / 4.0 AS quarter, DATE '2024-01-02' + id AS day FROM people ORDER BY id"
+    response = execute(analyst_client, slug, sql, warehouse.uuid, row_limit=2)
+    assert response.status_code == 200, response.content
+    assert response["Content-Type"] == "application/json"
+    body = response.json()
+    assert body["rows"] == [
+        {"id": 1, "email": "***MASKED***", "score": 1, "quarter": 0.25, "day": "2024-01-03"},
+        {"id": 2, "email": "***MASKED***", "score": 2, "quarter": 0.5, "day": "2024-01-04"},
+    ]
+    assert [(c["name"], c["masked"]) for c in body["columns"]] == [
+        ("id", False),
+        ("email", True),
+        ("score", False),
+        ("quarter", False),
+        ("day", False),
+    ]
+    assert body["warnings"] == ["Result truncated to 2 rows", "1 column masked"]
+
+
+def test_an_integer_beyond_64_bits_is_rendered_exactly(analyst_client, slug, warehouse):
+    sql = "SELECT CAST('1000000000000000000000000000001' AS numeric) AS big, 'é' AS accent"
+    response = execute(analyst_client, slug, sql, warehouse.uuid)
+    assert response.status_code == 200, response.content
+    assert response.json()["rows"] == [{"big": 10**30 + 1, "accent": "é"}]
