@@ -20,8 +20,8 @@ from rest_framework.response import Response
 from rest_framework.throttling import UserRateThrottle
 from rest_framework.views import APIView
 
+from accounts.authentication import HOT_PATH_AUTHENTICATION
 from accounts.models import Membership
-from accounts.selectors import membership_by_slug
 from config.api import request_api_key
 from config.errors import NotFound
 from config.pagination import HeaderPagination
@@ -36,7 +36,7 @@ class IsSpaceMember(BasePermission):
     """Resolves the caller's membership of `{slug}` (404 when there is none) before throttling."""
 
     def has_permission(self, request: Request, view: Any) -> bool:
-        view.membership = membership_by_slug(
+        view.membership = selectors.space_membership(
             user=request.user, slug=view.kwargs["slug"], api_key=request_api_key(request)
         )
         return True
@@ -94,6 +94,7 @@ class ExecuteOut(serializers.Serializer):
 
 
 class ExecuteView(SpaceView):
+    authentication_classes = HOT_PATH_AUTHENTICATION  # space_membership checks the user is active
     throttle_classes = [UserRateThrottle, QueryEditorThrottle]
 
     @extend_schema(tags=TAGS, request=ExecuteIn, responses=ExecuteOut)
@@ -416,6 +417,7 @@ class ExportIn(serializers.Serializer):
 
 
 class ExportView(SpaceView):
+    authentication_classes = HOT_PATH_AUTHENTICATION  # space_membership checks the user is active
     throttle_classes = [UserRateThrottle, QueryEditorThrottle]
 
     @extend_schema(tags=TAGS, request=ExportIn, responses={(200, "text/csv"): bytes, (200, "application/json"): bytes})

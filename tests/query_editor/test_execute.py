@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from accounts.services import api_key_create
 from connectors.discovery import discovery_run
 from connectors.models import CatalogColumn, SourceAccess
 from query_editor.models import QueryHistory
@@ -178,6 +179,28 @@ def test_it_requires_authentication(api_client, slug, sales):
 def test_an_api_key_of_the_space_works(api_client, api_key_token, slug, sales):
     api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {api_key_token}")
     assert execute(api_client, slug, "SELECT 1 AS one", sales.uuid).status_code == 200
+
+
+def test_an_api_key_of_another_space_of_the_same_user_is_404(api_client, member, slug, sales):
+    other = MembershipFactory(user=member.user, role="analyst")
+    _, token = api_key_create(workspace=other.workspace, user=member.user, name="elsewhere")
+    api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+    assert_error(execute(api_client, slug, "SELECT 1 AS one", sales.uuid), 404, "NOT_FOUND")
+    assert not QueryHistory.objects.exists()
+
+
+def test_a_deactivated_user_with_a_valid_token_is_refused(analyst_client, member, slug, sales):
+    member.user.is_active = False
+    member.user.save(update_fields=["is_active"])
+    response = execute(analyst_client, slug, "SELECT 1 AS one", sales.uuid)
+    assert response.status_code == 401, response.content
+    assert not QueryHistory.objects.exists()
+
+
+def test_a_token_of_a_deleted_user_is_refused(member, slug, sales):
+    client = client_for(member.user)
+    member.user.delete()
+    assert execute(client, slug, "SELECT 1 AS one", sales.uuid).status_code == 401
 
 
 def test_every_execution_is_recorded_success_or_failure(analyst_client, member, slug, sales):
