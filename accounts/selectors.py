@@ -47,10 +47,11 @@ _O = Projection(Organization, "o")
 _U = Projection(User, "u")
 
 
-def _active_memberships(*, user_id: int, workspace_id: int | None, limit: int) -> list[Membership]:
+def memberships_active(*, user_id: int, workspace_id: int | None, limit: int) -> list[Membership]:
     """Like memberships_for(...).select_related(...), plus `user.is_active`, in one fixed statement.
 
-    Execute runs this on every request (bench/pipeline.py), so it skips queryset compilation.
+    Execute and both pipeline stages run this for every execution (bench/pipeline.py), so it skips
+    queryset compilation.
     """
     sql = (
         f"SELECT {_M.columns}, {_W.columns}, {_O.columns}, {_U.columns} FROM {_M.table}"
@@ -78,7 +79,7 @@ def membership_resolve(*, user: AnyUser, workspace_id: int | None, api_key: ApiK
         if workspace_id is not None and workspace_id != api_key.workspace_id:
             raise NotFound(f"Workspace {workspace_id} not found")  # a key is confined to its own workspace
         workspace_id = api_key.workspace_id
-    memberships = _active_memberships(user_id=user.id or 0, workspace_id=workspace_id, limit=2)
+    memberships = memberships_active(user_id=user.id or 0, workspace_id=workspace_id, limit=2)
     if not memberships:
         user_require_active(user)
         if workspace_id is not None:

@@ -169,17 +169,31 @@ def source_catalog(source: DataSource) -> SourceCatalog:
     return catalog
 
 
+_POLICY = Projection(RowPolicy, "p")
+_POLICY_USERS = RowPolicy.users.through
+
+
 def row_policies_for(*, membership: Membership, sources: list[DataSource]) -> list[RowPolicySpec]:
     """Active policies on these sources that apply to the caller's role or to the caller by name.
 
-    Filtered in Python: a workspace has few policies, and JSON containment is not portable to SQLite.
+    One fixed statement (every governed query asks this): the policies with whether the caller is
+    one of their named users. Roles are matched in Python: JSON containment is not portable to SQLite.
     """
     by_id = {s.pk: s for s in sources}
-    policies = RowPolicy.objects.filter(data_source_id__in=by_id, is_active=True).prefetch_related("users")
+    if not by_id:
+        return []
+    placeholders = ", ".join(["%s"] * len(by_id))
+    rows = fetch(
+        f"SELECT {_POLICY.columns}, EXISTS (SELECT 1 FROM {_POLICY_USERS._meta.db_table} pu"
+        f" WHERE pu.rowpolicy_id = p.id AND pu.user_id = %s) FROM {_POLICY.table}"
+        f" WHERE p.data_source_id IN ({placeholders}) AND p.is_active = %s"
+        " ORDER BY p.data_source_id, p.table_name, p.name",
+        [membership.user_id, *by_id, True],
+    )
     specs = []
-    for policy in policies:
-        applies = membership.role in (policy.roles or []) or any(u.pk == membership.user_id for u in policy.users.all())
-        if not applies:
+    for row in rows:
+        policy = _POLICY.load(row)
+        if not (membership.role in (policy.roles or []) or row[_POLICY.width]):
             continue
         source = by_id[policy.data_source_id]
         specs.append(

@@ -25,10 +25,13 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from accounts.models import Membership
+from accounts.selectors import memberships_active
+from config.errors import BadRequest
+from config.rows import Projection, fetch
 from connectors.errors import GovernedQueryError, QueryCancelledError, QueryExecutionFailed
 from connectors.governed import GovernedRequest, governed_execute, governed_prepare
 from connectors.models import DataSource
-from connectors.selectors import source_catalog
+from connectors.selectors import data_sources_for_query, source_catalog
 from prompts.ai import generation
 from prompts.ai.client import PermanentAIError
 from prompts.ai.registry import resolve_model
@@ -181,30 +184,40 @@ class _Context:
         )
 
 
+_EXECUTION = Projection(PromptExecution, "e")
+_GENERATED = Projection(GeneratedQuery, "g")
+
+
 def _load(execution_id: int) -> _Context | None:
-    execution = PromptExecution.objects.select_related("workspace", "user", "generated_query").get(pk=execution_id)
-    membership = (
-        Membership.objects.select_related("user", "workspace")
-        .filter(user_id=execution.user_id, workspace_id=execution.workspace_id)
-        .first()
+    """The execution with its generated query, the owner's membership and the sources — three fixed
+    statements (config/rows.py), run at the start of both stages."""
+    rows = fetch(
+        f"SELECT {_EXECUTION.columns}, {_GENERATED.columns} FROM {_EXECUTION.table}"
+        f" LEFT JOIN {_GENERATED.table} ON g.id = e.generated_query_id WHERE e.id = %s",
+        [execution_id],
     )
-    if membership is None:
+    if not rows:
+        raise PromptExecution.DoesNotExist(f"Execution {execution_id} does not exist")
+    execution = _EXECUTION.load(rows[0])
+    execution.generated_query = _GENERATED.load(rows[0], _EXECUTION.width) if execution.generated_query_id else None
+    memberships = memberships_active(user_id=execution.user_id, workspace_id=execution.workspace_id, limit=1)
+    if not memberships:
         fail(
             execution_id=execution_id,
             code=ErrorCode.POLICY_VIOLATION,
-            message="You are no longer a member of this workspace",
+            message="You are no longer an active member of this workspace",
         )
         return None
-    by_id = {s.pk: s for s in DataSource.objects.alive().filter(pk__in=execution.data_source_ids, is_active=True)}
-    missing = [i for i in execution.data_source_ids if i not in by_id]
-    if missing:
+    try:
+        sources = data_sources_for_query(membership=memberships[0], ids=list(execution.data_source_ids))
+    except BadRequest as exc:
         fail(
             execution_id=execution_id,
             code=ErrorCode.DATA_SOURCE_UNAVAILABLE,
-            message=f"Data source(s) {', '.join(map(str, missing))} were removed or deactivated",
+            message=f"{exc.message} (removed or deactivated since the execution started)",
         )
         return None
-    return _Context(execution, membership, [by_id[i] for i in execution.data_source_ids])
+    return _Context(execution, memberships[0], sources)
 
 
 def _wait_unless_cancelled(watch: StageWatch, fn: Any, *args: Any, **kwargs: Any) -> Any:
@@ -242,23 +255,27 @@ def run_ai_stage(*, execution_id: int) -> None:
     def validate(sql: str) -> None:
         governed_prepare(ctx.request(sql))
 
+    request = dict(
+        question=execution.prompt_text,
+        catalogs=catalogs,
+        dialect=dialect,
+        federated=federated,
+        spec=spec,
+        validate=validate,
+        today=timezone.localdate(),
+        prior_errors=prior_errors,
+    )
     with StageWatch(execution_id) as watch:
         try:
-            result = _wait_unless_cancelled(
-                watch,
-                generation.generate,
-                question=execution.prompt_text,
-                catalogs=catalogs,
-                dialect=dialect,
-                federated=federated,
-                spec=spec,
-                validate=validate,
-                today=timezone.localdate(),
-                examples=few_shot_examples(
+            if spec.is_builtin:
+                # In-process and deterministic, milliseconds long: nothing to abandon, so it runs here
+                # (its validation on this thread's connection) and a cancel is honoured right after.
+                result = generation.generate(**request)
+            else:
+                examples = few_shot_examples(
                     workspace_id=execution.workspace_id, question=execution.prompt_text, exclude_id=execution_id
-                ),
-                prior_errors=prior_errors,
-            )
+                )
+                result = _wait_unless_cancelled(watch, generation.generate, examples=examples, **request)
         except StageAbandoned:
             logger.info("execution %s cancelled during SQL generation; LLM call abandoned", execution_id)
             return
@@ -333,7 +350,8 @@ def run_query_stage(*, execution_id: int) -> None:
         return
 
     def remember_backend(info: dict) -> None:
-        PromptExecution.objects.filter(pk=execution_id).update(query_backend=info)
+        if info:  # a server-side backend to cancel (PostgreSQL pid, MySQL connection id)
+            PromptExecution.objects.filter(pk=execution_id).update(query_backend=info)
 
     with StageWatch(execution_id) as watch:
         try:
@@ -353,9 +371,9 @@ def run_query_stage(*, execution_id: int) -> None:
             return
 
     now = timezone.now()
-    GeneratedQuery.objects.filter(pk=generated.pk).update(sql_executed=result.sql_executed)
     # One transaction: a poller that sees `completed` also sees the saved prompt (prompt_id) and history.
     with transaction.atomic():
+        GeneratedQuery.objects.filter(pk=generated.pk).update(sql_executed=result.sql_executed)
         completed = (
             _live(execution_id)
             .filter(stage=Stage.QUERY)
@@ -376,7 +394,7 @@ def run_query_stage(*, execution_id: int) -> None:
                 warnings=result.warnings,
             )
         )
-        if completed:
+        if completed and (execution.prompt_id is not None or execution.save_prompt):  # fixed at creation
             prompt_record_execution(execution_id=execution_id)
 
 

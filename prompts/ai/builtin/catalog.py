@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from collections import deque
 from dataclasses import dataclass
+from functools import lru_cache
 
 from sqlglot import exp
 
@@ -130,11 +131,7 @@ class SchemaIndex:
         for synonyms in (False, True):
             for table in tables if tables is not None else self.tables:
                 for col in table.info.columns:
-                    col_words = tuple(tokenize(col.name))
-                    names = {phrase_key(col_words), phrase_key(table.words[-1:] + col_words)}
-                    if synonyms and len(col_words) == 1:
-                        names |= {phrase_key(f) for f in forms(col_words)}
-                    if key in names and (table, col) not in found:
+                    if key in _column_keys(tuple(table.words[-1:]), col.name, synonyms) and (table, col) not in found:
                         found.append((table, col))
             if found:
                 return found
@@ -237,3 +234,13 @@ def table_expr(table: Table, alias: str, *, federated: bool) -> exp.Table:
     if schema and schema != table.source.default_schema:
         return exp.table_(table.name, db=schema, alias=alias)
     return exp.table_(table.name, alias=alias)
+
+
+@lru_cache(maxsize=65536)
+def _column_keys(table_last: tuple[str, ...], column: str, synonyms: bool) -> frozenset[tuple[str, ...]]:
+    """The phrase keys a column answers to (every question asks this of every column: memoized)."""
+    col_words = tuple(tokenize(column))
+    names = {phrase_key(col_words), phrase_key(table_last + col_words)}
+    if synonyms and len(col_words) == 1:
+        names |= {phrase_key(f) for f in forms(col_words)}
+    return frozenset(names)
