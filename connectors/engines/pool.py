@@ -14,7 +14,8 @@ MySQL first resets the whole session).
 
 After a fork (Celery's prefork pool) the child must not touch its parent's sockets: a pool that finds
 itself in a new process forgets its connections without closing them (closing would end the parent's
-sessions) and starts empty.
+sessions) and starts empty, with a new lock (the parent's may have been held by a thread the child
+does not have).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import logging
 import os
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
@@ -90,6 +92,14 @@ class ConnectionPool(Generic[C]):
         self._idle: dict[str, list[_Idle[C]]] = {}  # key -> idle connections, most recently returned last
         self._lock = threading.Lock()
         self._pid = os.getpid()
+        ref = weakref.ref(self)  # a pool that is gone needs no reset
+
+        def after_fork_in_child() -> None:
+            pool = ref()
+            if pool is not None:
+                pool._reset_in_child()
+
+        os.register_at_fork(after_in_child=after_fork_in_child)
 
     # --- checkout / checkin -----------------------------------------------------------------------
 
@@ -192,6 +202,11 @@ class ConnectionPool(Generic[C]):
                 del self._idle[key]
             doomed.append(entry.conn)
         return doomed
+
+    def _reset_in_child(self) -> None:
+        self._lock = threading.Lock()
+        self._idle = {}
+        self._pid = os.getpid()
 
     def _forget_after_fork(self) -> bool:
         if self._pid == os.getpid():
