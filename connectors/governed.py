@@ -11,12 +11,9 @@ programs, the SQL endpoint, the admin's preview — goes through `governed_execu
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import logging
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -45,7 +42,7 @@ from connectors.selectors import (
     row_policies_for,
     source_catalog,
 )
-from connectors.types import ConnectionSpec, Grants, QueryResult, ResultColumn, RowPolicySpec, SourceCatalog
+from connectors.types import ConnectionSpec, Grants, QueryResult, ResultColumn
 
 logger = logging.getLogger("prompt_studio.governed")
 
@@ -113,129 +110,28 @@ def governed_prepare(request: GovernedRequest) -> GovernedPlan:
         for catalog in catalogs:
             present = {t.schema for t in catalog.tables} & wanted
             allowed[catalog.alias] = present or {_NO_SCHEMA}
-    policies = row_policies_for(membership=membership, sources=sources)
-    bindings = member_bindings(membership)
-    grants = Grants(pii=membership.pii_access, phi=membership.phi_access)
-    key = _plan_key(request.sql, sources, catalogs, allowed, policies, bindings, row_cap, grants)
-    prepared = _plan_cache_get(key)
-    if prepared is None:
-        try:
-            prepared = sqlgov.prepare_query(
-                request.sql,
-                sources=catalogs,
-                allowed_schemas=allowed,
-                policies=policies,
-                bindings=bindings,
-                row_cap=row_cap,
-                grants=grants,
-            )
-        except sqlgov.GovernanceError as exc:
-            if exc.code == sqlgov.POLICY_VIOLATION:
-                raise PolicyViolation(exc.message, check=exc.check) from None
-            raise SqlValidationFailed(exc.message, check=exc.check) from None
-        _plan_cache_put(key, prepared)
+    try:
+        prepared = sqlgov.prepare_query_cached(
+            request.sql,
+            sources=catalogs,
+            allowed_schemas=allowed,
+            policies=row_policies_for(membership=membership, sources=sources),
+            bindings=member_bindings(membership),
+            row_cap=row_cap,
+            grants=Grants(pii=membership.pii_access, phi=membership.phi_access),
+        )
+    except sqlgov.GovernanceError as exc:
+        if exc.code == sqlgov.POLICY_VIOLATION:
+            raise PolicyViolation(exc.message, check=exc.check) from None
+        raise SqlValidationFailed(exc.message, check=exc.check) from None
     specs = {s.alias: connection_spec(s) for s in sources}
     return GovernedPlan(
-        prepared=_private_copy(prepared),
+        prepared=prepared,
         specs=specs,
         timeout_ms=timeout_ms,
         row_cap=prepared.row_cap,
         pool_keys={s.alias: str(s.uuid) for s in sources},
     )
-
-
-# --- the plan cache ---------------------------------------------------------------------------------
-#
-# prepare_query is a pure function of its inputs, and parsing + qualifying + lineage cost a few
-# milliseconds, so its result is kept per process, keyed by every input: the SQL, each source's
-# identity and catalog version (bumped on every catalog or classification edit) and what the catalog
-# addresses it by, the selected schemas, the row policies that apply to the caller (as they read now:
-# a policy edit changes them), the caller's bindings when any policy uses them (user and member
-# attributes), the row cap and the PII/PHI grants. A change to any of them is a different key, so a
-# plan is never served for inputs it was not made from. Access (can_query), activity and the
-# workspace are checked on every call, before the cache is consulted.
-
-PLAN_CACHE_SIZE = 256
-PLAN_CACHE_MAX_SQL = 20_000  # longer SQL is prepared every time rather than held in memory
-_plan_cache: OrderedDict[tuple, sqlgov.PreparedQuery] = OrderedDict()
-_plan_cache_lock = threading.Lock()
-_plan_cache_stats = {"hits": 0, "misses": 0}
-
-
-def _plan_key(
-    sql: str,
-    sources: list[DataSource],
-    catalogs: list[SourceCatalog],
-    allowed: dict[str, set[str]] | None,
-    policies: list[RowPolicySpec],
-    bindings: dict[str, object],
-    row_cap: int,
-    grants: Grants,
-) -> tuple | None:
-    if len(sql) > PLAN_CACHE_MAX_SQL:
-        return None
-    if policies:
-        try:
-            bound: str | None = json.dumps(bindings, sort_keys=True, default=repr)
-        except (TypeError, ValueError):
-            return None  # bindings we cannot put in a key: no caching
-    else:
-        bound = None  # without policies the bindings play no part in the plan
-    return (
-        sql,
-        tuple(
-            (s.uuid, s.catalog_version, c.alias, c.engine, c.default_schema)
-            for s, c in zip(sources, catalogs, strict=True)
-        ),
-        tuple(sorted((alias, tuple(sorted(names))) for alias, names in allowed.items())) if allowed else None,
-        tuple(policies),
-        bound,
-        row_cap,
-        grants,
-    )
-
-
-def _plan_cache_get(key: tuple | None) -> sqlgov.PreparedQuery | None:
-    if key is None:
-        return None
-    with _plan_cache_lock:
-        found = _plan_cache.get(key)
-        if found is None:
-            _plan_cache_stats["misses"] += 1
-            return None
-        _plan_cache.move_to_end(key)
-        _plan_cache_stats["hits"] += 1
-        return found
-
-
-def _plan_cache_put(key: tuple | None, prepared: sqlgov.PreparedQuery) -> None:
-    if key is None:
-        return
-    with _plan_cache_lock:
-        _plan_cache[key] = prepared
-        while len(_plan_cache) > PLAN_CACHE_SIZE:
-            _plan_cache.popitem(last=False)
-
-
-def _private_copy(prepared: sqlgov.PreparedQuery) -> sqlgov.PreparedQuery:
-    """The caller's own lists: a cached plan must not change when one caller appends to its warnings."""
-    return dataclasses.replace(
-        prepared,
-        output_columns=[dataclasses.replace(c) for c in prepared.output_columns],
-        tables=list(prepared.tables),
-        warnings=list(prepared.warnings),
-    )
-
-
-def plan_cache_stats() -> dict[str, int]:
-    with _plan_cache_lock:
-        return {**_plan_cache_stats, "size": len(_plan_cache)}
-
-
-def plan_cache_clear() -> None:
-    with _plan_cache_lock:
-        _plan_cache.clear()
-        _plan_cache_stats.update(hits=0, misses=0)
 
 
 # --- pooled source connections ----------------------------------------------------------------------

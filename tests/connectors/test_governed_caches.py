@@ -15,15 +15,10 @@ import pytest
 from connectors import engines
 from connectors.discovery import discovery_run
 from connectors.errors import SqlValidationFailed
-from connectors.governed import (
-    GovernedRequest,
-    governed_execute,
-    governed_prepare,
-    plan_cache_clear,
-    plan_cache_stats,
-)
+from connectors.governed import GovernedRequest, governed_execute, governed_prepare
 from connectors.models import CatalogColumn, DataSource, RowPolicy
 from connectors.services import data_source_delete, data_source_update
+from connectors.sqlgov import cache_clear, cache_stats
 from tests.factories import DataSourceFactory, MembershipFactory
 from tests.services import require
 
@@ -58,7 +53,7 @@ def source(member, customers_file) -> DataSource:
 
 @pytest.fixture(autouse=True)
 def _empty_plan_cache():
-    plan_cache_clear()
+    cache_clear()
 
 
 def run(membership, sources, sql=SQL):
@@ -80,8 +75,8 @@ def fresh(membership):
 def test_a_repeated_query_is_prepared_once(member, source):
     first = governed_prepare(GovernedRequest(membership=member, sources=[source], sql=SQL, purpose="editor"))
     second = governed_prepare(GovernedRequest(membership=member, sources=[source], sql=SQL, purpose="editor"))
-    assert plan_cache_stats()["misses"] == 1
-    assert plan_cache_stats()["hits"] == 1
+    assert cache_stats()["misses"] == 1
+    assert cache_stats()["hits"] == 1
     assert second.prepared.sql == first.prepared.sql
 
 
@@ -189,7 +184,7 @@ def test_a_cached_plan_is_not_changed_by_what_one_caller_does_with_it(member, so
     first.prepared.warnings.append("only mine")
     first.prepared.output_columns[1].masked = False
     second = governed_prepare(GovernedRequest(membership=member, sources=[source], sql=SQL, purpose="editor"))
-    assert plan_cache_stats()["hits"] == 1
+    assert cache_stats()["hits"] == 1
     assert "only mine" not in second.prepared.warnings
     assert second.prepared.masked_columns == ["email"]
 
