@@ -17,7 +17,6 @@ from rest_framework import serializers
 from rest_framework.permissions import BasePermission, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.throttling import UserRateThrottle
 from rest_framework.views import APIView
 
 from accounts.authentication import HOT_PATH_AUTHENTICATION
@@ -25,6 +24,7 @@ from accounts.models import Membership
 from config.api import request_api_key
 from config.errors import NotFound
 from config.pagination import HeaderPagination
+from config.throttling import UserRateThrottle
 from query_editor import ai, export, selectors, services
 from query_editor.models import HistoryStatus, QueryHistory, SavedQuery, TabDraft
 from query_editor.throttling import QueryEditorThrottle
