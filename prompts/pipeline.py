@@ -280,6 +280,7 @@ def run_ai_stage(*, execution_id: int) -> None:
             logger.info("execution %s cancelled during SQL generation; LLM call abandoned", execution_id)
             return
         except generation.GenerationFailed as exc:
+            # No tokens or cost are known for a failed generation, so the execution's spend totals stand.
             GeneratedQuery.objects.create(
                 execution_id=execution_id,
                 sql_text=(exc.attempts[-1]["sql"] if exc.attempts else ""),
@@ -294,18 +295,25 @@ def run_ai_stage(*, execution_id: int) -> None:
             return
 
     now = timezone.now()
-    generated = GeneratedQuery.objects.create(
-        execution_id=execution_id,
-        sql_text=result.sql,
-        dialect=dialect,
-        model=result.model,
-        attempts=prior + result.attempts,
-        confidence=result.confidence,
-        tokens_in=result.tokens_in,
-        tokens_out=result.tokens_out,
-        cost=result.cost,
-        latency_ms=result.latency_ms,
-    )
+    with transaction.atomic():
+        generated = GeneratedQuery.objects.create(
+            execution_id=execution_id,
+            sql_text=result.sql,
+            dialect=dialect,
+            model=result.model,
+            attempts=prior + result.attempts,
+            confidence=result.confidence,
+            tokens_in=result.tokens_in,
+            tokens_out=result.tokens_out,
+            cost=result.cost,
+            latency_ms=result.latency_ms,
+        )
+        # The execution carries the sums over its generated queries (every correction round), for analytics.
+        PromptExecution.objects.filter(pk=execution_id).update(
+            tokens_in=F("tokens_in") + result.tokens_in,
+            tokens_out=F("tokens_out") + result.tokens_out,
+            cost=F("cost") + result.cost,
+        )
     previous = execution.ai_metadata or {}
     metadata = {
         "model": spec.name,

@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.utils import timezone
 
+from prompts.models import PromptExecution
 from templates_app.models import PromptTemplate
 from tests.conftest import client_for
 from tests.factories import DataSourceFactory, MembershipFactory
@@ -24,6 +25,15 @@ MARCH = {"period": "custom", "from": "2025-03-01", "to": "2025-03-07"}
 
 def at(day: int, hour: int) -> datetime:
     return datetime(2025, 3, day, hour, tzinfo=UTC)
+
+
+def run_for(membership, *, tokens=None, cost=0.0, **fields) -> PromptExecution:
+    """An execution as the pipeline leaves it: with its generated query, whose tokens and cost the pipeline also
+    adds to the execution's own spend columns (what query analytics sums)."""
+    execution = execution_for(membership, tokens=tokens, cost=cost, **fields)
+    if tokens is not None:
+        PromptExecution.objects.filter(pk=execution.pk).update(tokens_in=tokens[0], tokens_out=tokens[1], cost=cost)
+    return execution
 
 
 @pytest.fixture
@@ -57,7 +67,7 @@ def seeded(member, admin_member, colleague, outsider):
     ]
     # fmt: on
     for who, status, error, when, ai, query, total, returned, sources, model, tokens, cost, text, tmpl in rows:
-        execution_for(
+        run_for(
             who,
             status=status,
             error_code=error,
