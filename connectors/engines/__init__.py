@@ -8,6 +8,7 @@ SQL itself is not inspected here; that is the governed path's job.
 
 from __future__ import annotations
 
+import atexit
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -58,6 +59,13 @@ _POOLS: dict[str, ConnectionPool] = {"postgres": postgres.POOL, "mysql": mysql.P
 
 def _pooling(spec: ConnectionSpec, pool_key: str | None) -> dict[str, str]:
     return {"pool_key": pool_key} if pool_key is not None and spec.engine in _POOLS else {}
+
+
+@atexit.register
+def _close_all_pooled() -> None:
+    """Say goodbye to the servers on the way out, rather than leaving them a dropped socket."""
+    for pool in _POOLS.values():
+        pool.clear()
 
 
 def close_pooled(pool_key: str) -> int:

@@ -6,7 +6,7 @@ import math
 import threading
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from typing import Any
 
 import psycopg
@@ -140,11 +140,15 @@ def _declare(
     if conn.info.transaction_status != TransactionStatus.IDLE:
         raise psycopg.OperationalError("the connection is not idle")
     cursor = pgsql.Identifier(name)
+    declare = pgsql.SQL("DECLARE {} NO SCROLL CURSOR FOR ").format(cursor) + pgsql.SQL(sql)  # type: ignore[arg-type]
+    # A libpq older than 14 has no pipeline: the same statements then go one by one.
+    batch = conn.pipeline() if psycopg.Pipeline.is_supported() else nullcontext()
     with conn.cursor() as setup, conn.cursor() as first:
-        with conn.pipeline():
+        with batch:
             setup.execute("BEGIN READ ONLY")
             setup.execute(pgsql.SQL("SET LOCAL statement_timeout = {}").format(max(1, int(timeout_ms))))
-            setup.execute(pgsql.SQL("DECLARE {} NO SCROLL CURSOR FOR ").format(cursor) + pgsql.SQL(sql))  # type: ignore[arg-type]
+            # binary=True: the extended protocol even outside a pipeline (DECLARE returns no rows to format)
+            setup.execute(declare, binary=True)
             first.execute(pgsql.SQL("FETCH FORWARD {} FROM {}").format(max(1, int(first_batch)), cursor))
             if last:
                 setup.execute("ROLLBACK")

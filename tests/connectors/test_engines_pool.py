@@ -112,6 +112,15 @@ def test_a_reused_connection_cannot_be_switched_to_read_write(pg, pool_key):
         one(pg, "SELECT set_config('transaction_read_only', 'off', false)", pool_key)
 
 
+@pytest.mark.parametrize("pipeline", [True, False], ids=["pipelined", "libpq-without-pipeline"])
+def test_the_sql_is_always_exactly_one_statement(pg, pool_key, pipeline, monkeypatch):
+    if not pipeline:  # an older libpq (< 14): the statements go one by one
+        monkeypatch.setattr(psycopg.Pipeline, "is_supported", classmethod(lambda cls: False))
+    assert one(pg, "SELECT 'a%' AS x, current_setting('transaction_read_only')", pool_key) == ("a%", "on")
+    with pytest.raises(QueryExecutionError, match="multiple commands"):
+        one(pg, "SELECT 1; COMMIT; SELECT set_config('transaction_read_only', 'off', false)", pool_key)
+
+
 def test_a_failed_query_closes_its_connection(pg, pool_key):
     pid = pg_pid(pg, pool_key)
     with pytest.raises(QueryExecutionError, match="division by zero"):
