@@ -295,25 +295,6 @@ def run_ai_stage(*, execution_id: int) -> None:
             return
 
     now = timezone.now()
-    with transaction.atomic():
-        generated = GeneratedQuery.objects.create(
-            execution_id=execution_id,
-            sql_text=result.sql,
-            dialect=dialect,
-            model=result.model,
-            attempts=prior + result.attempts,
-            confidence=result.confidence,
-            tokens_in=result.tokens_in,
-            tokens_out=result.tokens_out,
-            cost=result.cost,
-            latency_ms=result.latency_ms,
-        )
-        # The execution carries the sums over its generated queries (every correction round), for analytics.
-        PromptExecution.objects.filter(pk=execution_id).update(
-            tokens_in=F("tokens_in") + result.tokens_in,
-            tokens_out=F("tokens_out") + result.tokens_out,
-            cost=F("cost") + result.cost,
-        )
     previous = execution.ai_metadata or {}
     metadata = {
         "model": spec.name,
@@ -327,22 +308,44 @@ def run_ai_stage(*, execution_id: int) -> None:
         "attempts": len(prior) + len(result.attempts),
         "corrections": len(prior) + len(result.attempts) - 1,
     }
-    moved = (
-        _live(execution_id)
-        .filter(stage=Stage.AI)
-        .update(
-            stage=Stage.QUEUED_QUERY,
-            stage_claimed_at=now,
-            stage_attempts=0,
-            heartbeat_at=None,
-            ai_processing_status=StageStatus.COMPLETED,
-            ai_processing_completed_at=now,
-            ai_response_time_ms=_ms(execution.ai_processing_started_at, now),
-            progress_percentage=60,
-            generated_query=generated,
-            ai_metadata=metadata,
+    # The execution carries the sums over its generated queries (every correction round), for analytics.
+    spend = {
+        "tokens_in": F("tokens_in") + result.tokens_in,
+        "tokens_out": F("tokens_out") + result.tokens_out,
+        "cost": F("cost") + result.cost,
+    }
+    with transaction.atomic():  # one commit: the generated query, the spend and the hand-over
+        generated = GeneratedQuery.objects.create(
+            execution_id=execution_id,
+            sql_text=result.sql,
+            dialect=dialect,
+            model=result.model,
+            attempts=prior + result.attempts,
+            confidence=result.confidence,
+            tokens_in=result.tokens_in,
+            tokens_out=result.tokens_out,
+            cost=result.cost,
+            latency_ms=result.latency_ms,
         )
-    )
+        moved = (
+            _live(execution_id)
+            .filter(stage=Stage.AI)
+            .update(
+                stage=Stage.QUEUED_QUERY,
+                stage_claimed_at=now,
+                stage_attempts=0,
+                heartbeat_at=None,
+                ai_processing_status=StageStatus.COMPLETED,
+                ai_processing_completed_at=now,
+                ai_response_time_ms=_ms(execution.ai_processing_started_at, now),
+                progress_percentage=60,
+                generated_query=generated,
+                ai_metadata=metadata,
+                **spend,
+            )
+        )
+        if not moved:  # cancelled or ended meanwhile: the model was paid all the same
+            PromptExecution.objects.filter(pk=execution_id).update(**spend)
     if moved:
         send(TASKS[Stage.QUERY], args=[execution_id])
 
