@@ -243,10 +243,12 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
-# Flower follows tasks from the workers' events (received → started → succeeded/failed). A "sent"
-# event would be a second broker write on every execute request: off unless asked for.
+# Task events (received → started → succeeded/failed) are what Flower shows. Each is a broker write
+# on the task's path, so workers start with them off and Flower turns them on when it runs (its
+# `enable_events`, on by default); CELERY_WORKER_SEND_TASK_EVENTS=1 keeps them on regardless.
+# A "sent" event would add a broker write to every execute request: off unless asked for.
 CELERY_TASK_SEND_SENT_EVENT = env_bool("CELERY_TASK_SEND_SENT_EVENT", False)
-CELERY_WORKER_SEND_TASK_EVENTS = True
+CELERY_WORKER_SEND_TASK_EVENTS = env_bool("CELERY_WORKER_SEND_TASK_EVENTS", False)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_CONNECTION_TIMEOUT = env_int("CELERY_BROKER_CONNECTION_TIMEOUT", 3, minimum=1)
 # A broker outage must answer the API's client quickly (503), not after minutes of retries.
