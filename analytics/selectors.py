@@ -8,9 +8,9 @@ indexes of PromptExecution):
 - the spread: distinct users and avg / p50 / p95 of each duration;
 - top prompts, grouped by the md5 of the text; only the winners' texts are read from the table.
 
-Percentiles use PERCENTILE_CONT on PostgreSQL; on SQLite, which lacks it, the two neighbouring
-values are read with ORDER BY … LIMIT/OFFSET and interpolated the same way (linear), so both
-engines give the same numbers.
+Percentiles are PERCENTILE_CONT's (linear interpolation between the two values around the rank): on
+PostgreSQL read off per-value counts, on SQLite the two neighbouring values are read with ORDER BY …
+LIMIT/OFFSET, so both engines give the same numbers.
 """
 
 from __future__ import annotations
@@ -103,9 +103,9 @@ def window_for(period: str | None, start: str | None, end: str | None, *, defaul
 
 @contextmanager
 def _window_scans() -> Iterator[None]:
-    """On PostgreSQL, room for a window of a million rows: the cube's hash table and the percentile sorts in
-    memory (the 4 MB default spills them to disk or turns the hash into a sort), and no JIT compilation, which
-    costs more than it saves on these scans. SET LOCAL: only for this transaction."""
+    """On PostgreSQL, room for a window of a million rows: the hash tables in memory (with the 4 MB default the
+    planner, which expects a group per row of the cube, sorts instead), and no JIT compilation, which costs more
+    than it saves on these scans. SET LOCAL: until the end of the transaction (this block, unless nested)."""
     if connection.vendor != "postgresql":
         yield
         return
@@ -154,7 +154,9 @@ def percentiles(qs: QuerySet, field: str, points: tuple[float, ...] = POINTS) ->
 
 # PostgreSQL, one scan: counts per user and per value of each duration (hash aggregates of a few thousand
 # groups, cheaper than sorting the window three times), then per duration its sum, its size and only the
-# values at the ranks the percentiles need (0-based: floor and ceil of p * (n - 1)).
+# values at the ranks the percentiles need (0-based: floor and ceil of p * (n - 1)). GROUPING() has a bit set
+# per column the row is not grouped by (runner 8, ai 4, query 2, total 1): 7 = per user, 11 / 13 / 14 = per
+# value of ai / query / total.
 _SPREAD_SQL = """
 WITH counts AS (
     SELECT GROUPING(runner, ai, query, total) AS grouping_id, runner, ai, query, total, COUNT(*) AS n
