@@ -143,7 +143,10 @@ class _Monitor:
                     cond.wait(wait)
                     continue
             for dog in due:
-                threading.Thread(target=dog.fire, name="engine-interrupt", daemon=True).start()
+                try:
+                    threading.Thread(target=dog.fire, name="engine-interrupt", daemon=True).start()
+                except RuntimeError:  # no thread to be had: interrupt from here rather than not at all
+                    dog.fire()
 
 
 _MONITOR = _Monitor()
