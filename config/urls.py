@@ -6,6 +6,7 @@ from config import health
 from config.metrics import metrics_view
 
 urlpatterns = [
+    path("api/v1/", include("prompts.urls")),  # first: the polled status read resolves on the first try
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
     path("metrics", metrics_view, name="metrics"),
@@ -18,7 +19,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include("accounts.urls")),
     path("api/v1/", include("connectors.urls")),
-    path("api/v1/", include("prompts.urls")),
     path("api/v1/", include("programs.urls")),
     path("api/v1/spaces/<slug:slug>/query/", include("query_editor.urls")),
     path("api/v1/", include("templates_app.urls")),

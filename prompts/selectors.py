@@ -26,7 +26,20 @@ def executions_visible(*, user: AnyUser, api_key: ApiKey | None = None) -> Query
     )
 
 
-_EXECUTION = Projection(PromptExecution, "e")
+# What the status body (prompts.api.execution_body) and a cancel read; the rest stays deferred.
+_EXECUTION = Projection(
+    PromptExecution,
+    "e",
+    fields=(
+        *("id", "workspace_id", "user_id", "prompt_id", "generated_query_id", "status", "stage", "ai_model"),
+        *("ai_processing_status", "query_execution_status", "progress_percentage", "started_at"),
+        *("ai_processing_started_at", "ai_processing_completed_at", "ai_response_time_ms"),
+        *("query_execution_started_at", "query_execution_completed_at", "query_execution_duration_ms"),
+        *("total_duration_ms", "completed_at", "rows_returned", "result_preview", "result_columns"),
+        *("masked_columns", "warnings", "ai_metadata", "data_source_ids", "schema_names"),
+        *("error_message", "error_code"),
+    ),
+)
 _GENERATED = Projection(GeneratedQuery, "g", fields=("id", "sql_text"))
 
 
