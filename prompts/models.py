@@ -169,9 +169,10 @@ class PromptExecution(models.Model):
     tokens_in = models.PositiveIntegerField(default=0)
     tokens_out = models.PositiveIntegerField(default=0)
     cost = models.FloatField(default=0)
-    # Kept by the database. prompt_text can't be indexed (up to 10,000 characters): top prompts group by its md5.
+    # Kept by the database. prompt_text can't be indexed (up to 10,000 characters): top prompts group by its md5,
+    # held as a uuid (16 bytes, where the hex digest takes 33).
     prompt_hash = models.GeneratedField(
-        expression=MD5("prompt_text"), output_field=models.CharField(max_length=32), db_persist=True
+        expression=Cast(MD5("prompt_text"), models.UUIDField()), output_field=models.UUIDField(), db_persist=True
     )
     # Every dimension the dashboard breaks runs down by, as one short string: grouping a million rows by one
     # column is far cheaper than by five. "status|error_code|template_id|data_source_ids|ai_model", the model

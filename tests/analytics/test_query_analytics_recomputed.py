@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import math
 import random
+import uuid
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -332,7 +333,7 @@ def test_the_analytics_key_reads_back_as_the_executions_dimensions(member):
         data_source_ids=(second.pk, first.pk),
         ai_model="ollama/llama3|q4",
     )
-    assert stored["prompt_hash"] == hashlib.md5(b"sales by region").hexdigest()
+    assert stored["prompt_hash"] == uuid.UUID(hashlib.md5(b"sales by region").hexdigest())
     # Kept as the row changes.
     PromptExecution.objects.filter(pk=execution.pk).update(status="completed", error_code="", template=None)
     key = PromptExecution.objects.values_list("analytics_key", flat=True).get(pk=execution.pk)
