@@ -8,6 +8,9 @@ indexes of PromptExecution):
 - the spread: distinct users and avg / p50 / p95 of each duration;
 - top prompts, grouped by the md5 of the text; only the winners' texts are read from the table.
 
+On PostgreSQL the spread and top prompts run beside the cube, each on a connection of its own, so a
+window of a million rows uses every core instead of one after the other.
+
 Percentiles are PERCENTILE_CONT's (linear interpolation between the two values around the rank): on
 PostgreSQL read off per-value counts, on SQLite the two neighbouring values are read with ORDER BY …
 LIMIT/OFFSET, so both engines give the same numbers.
@@ -18,7 +21,8 @@ from __future__ import annotations
 import json
 import math
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -509,15 +513,38 @@ def top_prompts(qs: QuerySet) -> list[dict[str, Any]]:
 # --- the endpoints ----------------------------------------------------------------------------------------
 
 
+_SIDE_SCANS = ThreadPoolExecutor(max_workers=2, thread_name_prefix="analytics-scan")
+
+
+def _scan_on_own_connection(scan: Callable[[QuerySet], Any], qs: QuerySet) -> Any:
+    # A connection per scan, closed after it: a few ms against a scan of a large window, and no idle
+    # connections left behind in these threads.
+    try:
+        with _window_scans():
+            return scan(qs)
+    finally:
+        connection.close()
+
+
+def _side_scans(qs: QuerySet, *scans: Callable[[QuerySet], Any]) -> Callable[[], list[Any]]:
+    """Start `scans` beside the caller's own work; call the result for theirs. On PostgreSQL outside a
+    transaction they run on other connections at once; otherwise (SQLite, or inside a transaction, whose
+    uncommitted rows other connections cannot see) when their results are asked for, on this one."""
+    if connection.vendor != "postgresql" or connection.in_atomic_block:
+        return lambda: [scan(qs) for scan in scans]
+    futures = [_SIDE_SCANS.submit(_scan_on_own_connection, scan, qs) for scan in scans]
+    return lambda: [future.result() for future in futures]
+
+
 def query_analytics(qs: QuerySet, window: Window) -> dict[str, Any]:
     """Three scans of the window: the cube, the spread (users, durations), top prompts."""
     scoped = qs.filter(created_at__gte=window.start, created_at__lte=window.end)
+    side = _side_scans(scoped, _spread, top_prompts)
     with _window_scans():
-        cube = _cube(scoped, window.bucket)
-        spread = _spread(scoped)
-        prompts = top_prompts(scoped)
+        cube = _cube(scoped, window.bucket)  # here: its buckets follow this thread's time zone
         data_sources = _data_sources_from(cube)
         templates = _templates_from(cube)
+        spread, prompts = side()
     return {
         "period": {"name": window.period, "from": window.start, "to": window.end, "bucket": window.bucket},
         "totals": _totals_from(cube, spread["distinct_users"]),

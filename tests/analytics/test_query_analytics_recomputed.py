@@ -385,3 +385,17 @@ def test_the_selector_alone_gives_the_same_as_the_view(world):
     for point in answer["time_series"]:
         point["bucket"] = _iso(point["bucket"])
     assert_same(answer, expected)
+
+
+@pytest.mark.django_db(transaction=True)  # committed rows: on PostgreSQL two scans run on other connections
+def test_scans_beside_the_cube_give_the_same_answer(world):
+    import threading
+
+    from django.db import connection
+
+    admin = world["admin"]
+    answer = ok(client_for(admin.user).get(URL, WEEK))
+
+    assert_same(answer, recompute(in_week(workspace_id=admin.workspace_id)))
+    if connection.vendor == "postgresql":
+        assert any(t.name.startswith("analytics-scan") for t in threading.enumerate())
