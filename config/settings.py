@@ -266,6 +266,12 @@ AI_REQUEST_TIMEOUT = env_int("AI_REQUEST_TIMEOUT", 60, minimum=1)
 # --- Governed path limits -----------------------------------------------------------------------
 QUERY_DEFAULT_ROW_CAP = env_int("QUERY_DEFAULT_ROW_CAP", 10000, minimum=1)
 QUERY_DEFAULT_TIMEOUT_MS = env_int("QUERY_DEFAULT_TIMEOUT_MS", 30000, minimum=100)
+# Idle connections to PostgreSQL / MySQL data sources kept per process (connectors/engines/pool.py).
+# Each web process and each query worker holds up to this many per source: count them against the
+# sources' max_connections. 0 turns pooling off.
+SOURCE_POOL_MAX_IDLE_PER_SOURCE = env_int("SOURCE_POOL_MAX_IDLE_PER_SOURCE", 4, minimum=0)
+SOURCE_POOL_MAX_IDLE = env_int("SOURCE_POOL_MAX_IDLE", 32, minimum=0)
+SOURCE_POOL_IDLE_SECONDS = env_int("SOURCE_POOL_IDLE_SECONDS", 60, minimum=1)
 # SQLite / DuckDB data source files must live under one of these folders (admins register paths).
 DATA_SOURCE_FILE_ROOTS = [Path(p).resolve() for p in env_list("DATA_SOURCE_FILE_ROOTS", [str(VAR_DIR)])]
 

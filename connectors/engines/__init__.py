@@ -57,6 +57,10 @@ _ENGINES: dict[str, ModuleType] = {"postgres": postgres, "mysql": mysql, "sqlite
 _POOLS: dict[str, ConnectionPool] = {"postgres": postgres.POOL, "mysql": mysql.POOL}
 
 
+def source_pools() -> list[ConnectionPool]:
+    return list(_POOLS.values())
+
+
 def _pooling(spec: ConnectionSpec, pool_key: str | None) -> dict[str, str]:
     return {"pool_key": pool_key} if pool_key is not None and spec.engine in _POOLS else {}
 

@@ -363,3 +363,14 @@ def test_a_lease_without_a_key_is_never_kept():
     pool.checkin(lease, reusable=True)
     assert lease.conn.closed
     assert pool.idle_count() == 0
+
+
+def test_the_source_pools_take_their_limits_from_the_settings():
+    from django.conf import settings
+
+    from connectors import engines
+
+    for pool in engines.source_pools():
+        assert pool.max_idle_per_key == settings.SOURCE_POOL_MAX_IDLE_PER_SOURCE
+        assert pool.max_idle_total == settings.SOURCE_POOL_MAX_IDLE
+        assert pool.idle_timeout_s == settings.SOURCE_POOL_IDLE_SECONDS
