@@ -19,6 +19,7 @@ from accounts.authentication import authenticate_api_key
 from accounts.models import Membership
 from accounts.selectors import membership_by_slug
 from config.api import request_api_key
+from config.throttling import SlidingWindowMixin
 from programs import services
 from programs.docs import EXAMPLE_REQUEST, EXAMPLE_RESPONSE, PROGRAM_API_DESCRIPTION, SQL_ENDPOINT_DESCRIPTION
 from programs.host import PROVIDERS
@@ -155,7 +156,7 @@ def program_body(run: ProgramRun) -> dict[str, Any]:
     }
 
 
-class ProgramKeyThrottle(SimpleRateThrottle):
+class ProgramKeyThrottle(SlidingWindowMixin, SimpleRateThrottle):
     """Per API key (the request has no other identity); per client address when the key is missing."""
 
     scope = "programs"

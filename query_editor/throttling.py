@@ -8,8 +8,10 @@ from rest_framework.request import Request
 from rest_framework.settings import api_settings
 from rest_framework.throttling import SimpleRateThrottle
 
+from config.throttling import SlidingWindowMixin
 
-class QueryEditorThrottle(SimpleRateThrottle):
+
+class QueryEditorThrottle(SlidingWindowMixin, SimpleRateThrottle):
     """REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]["query_editor"] (env QUERY_EDITOR_RATE_LIMIT).
 
     The cache is Django's default (CACHE_URL: Redis in production), so every web process counts
