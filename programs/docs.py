@@ -6,7 +6,7 @@ EXAMPLE_CODE = """\
 rows = executor.run_sql(
     "SELECT r.name AS region, COUNT(*) AS orders "
     "FROM orders o JOIN regions r ON r.id = o.region_id "
-    "GROUP BY r.name ORDER BY orders DESC LIMIT 3"
+    "GROUP BY r.name ORDER BY orders DESC, region LIMIT 3"
 )
 executor.store_artifact("top_regions", "Top regions by orders", "table", rows)
 note = executor.get_artifact("feedback")

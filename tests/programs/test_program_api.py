@@ -9,6 +9,7 @@ import sqlite3
 import pytest
 
 from accounts.services import api_key_create
+from programs.docs import EXAMPLE_CODE  # the documented example is the one that must work
 from programs.models import ProgramRun, RunStatus
 from tests.factories import MembershipFactory
 from tests.llm_stub import LLMStub, Reply
@@ -17,23 +18,6 @@ from tests.programs.conftest import execute, make_sales_source, program_request
 pytestmark = pytest.mark.django_db(transaction=True)
 
 RESPONSE_KEYS = {"output", "error", "accessed_artifact_ids", "modified_artifacts", "llm_usages"}
-
-SPEC_EXAMPLE_CODE = """\
-rows = executor.run_sql(
-    "SELECT r.name AS region, COUNT(*) AS orders "
-    "FROM orders o JOIN regions r ON r.id = o.region_id "
-    "GROUP BY r.name ORDER BY orders DESC, region LIMIT 3"
-)
-executor.store_artifact("top_regions", "Top regions by orders", "table", rows)
-note = executor.get_artifact("feedback")
-label = primitives.classify(
-    instructions="The customer's sentiment",
-    inputs_to_classify=[note],
-    categories=["positive", "negative"],
-    allow_multiple=False,
-)
-print("Top region:", rows[0]["region"], "| feedback:", label[0])
-"""
 
 
 def _region_counts(path: str) -> list[tuple[str, int]]:
@@ -52,7 +36,7 @@ def test_the_spec_example_request_runs_end_to_end_through_a_worker(live_worker, 
         "data": "Great service, the delivery was fast. Thanks!",
     }
 
-    response = execute(program_request(api_key_token, SPEC_EXAMPLE_CODE, artifacts=[feedback]))
+    response = execute(program_request(api_key_token, EXAMPLE_CODE, artifacts=[feedback]))
 
     assert response.status_code == 200, response.content
     body = response.json()
