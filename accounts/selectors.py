@@ -47,10 +47,13 @@ _O = Projection(Organization, "o")
 _U = Projection(User, "u")
 
 
-def memberships_active(*, user_id: int, workspace_id: int | None, limit: int) -> list[Membership]:
-    """Like memberships_for(...).select_related(...), plus `user.is_active`, in one fixed statement.
+def memberships_active(
+    *, user_id: int, workspace_id: int | None = None, slug: str | None = None, limit: int
+) -> list[Membership]:
+    """Like memberships_for(...).select_related(...), plus `user.is_active`, in one fixed statement;
+    narrowed to one workspace by id or by slug when given.
 
-    Execute and both pipeline stages run this for every execution (bench/pipeline.py), so it skips
+    Execute, both pipeline stages and the query editor run this on every call (bench/), so it skips
     queryset compilation.
     """
     sql = (
@@ -62,6 +65,9 @@ def memberships_active(*, user_id: int, workspace_id: int | None, limit: int) ->
     if workspace_id is not None:
         sql += " AND m.workspace_id = %s"
         params.append(workspace_id)
+    if slug is not None:
+        sql += " AND w.slug = %s"
+        params.append(slug)
     found = []
     for row in fetch(f"{sql} ORDER BY m.workspace_id, m.user_id LIMIT {int(limit)}", params):
         membership = _M.load(row)

@@ -6,6 +6,7 @@ from collections import OrderedDict
 from threading import Lock
 from uuid import UUID
 
+from django.db import connection
 from django.db.models import Prefetch, QuerySet
 
 from accounts.models import ApiKey, Membership, Role
@@ -35,21 +36,13 @@ _SOURCE = Projection(DataSource, "d")
 _RULE = Projection(SourceAccess, "r")
 
 
-def data_sources_for_query(
-    *, membership: Membership, ids: list[int], field: str = "selected_data_source_ids"
-) -> list[DataSource]:
-    """The selected sources in the caller's workspace, in the order given; 400 naming the bad ids.
-
-    Their access rules come in the same statement and are left as the `access_rules` prefetch, so
-    `can_query` reads nothing more: execute runs this on every request (bench/pipeline.py).
-    """
-    wanted = list(dict.fromkeys(ids))
-    placeholders = ", ".join(["%s"] * len(wanted)) or "NULL"
+def _sources_with_rules(where: str, params: list) -> dict[int, DataSource]:
+    """Live sources matching `where` (on `d`), by id, each with its access rules read in the same
+    statement and left as the `access_rules` prefetch, so `can_query` reads nothing more."""
     rows = fetch(
         f"SELECT {_SOURCE.columns}, {_RULE.columns} FROM {_SOURCE.table}"
-        f" LEFT JOIN {_RULE.table} ON r.data_source_id = d.id"
-        f" WHERE d.workspace_id = %s AND d.deleted_at IS NULL AND d.id IN ({placeholders})",
-        [membership.workspace_id, *wanted],
+        f" LEFT JOIN {_RULE.table} ON r.data_source_id = d.id WHERE d.deleted_at IS NULL AND {where}",
+        params,
     )
     found: dict[int, DataSource] = {}
     rules: dict[int, list[SourceAccess]] = {}
@@ -65,6 +58,28 @@ def data_sources_for_query(
         prefetched._result_cache = rules[source.pk]
         prefetched._prefetch_done = True  # type: ignore[attr-defined]
         source._prefetched_objects_cache = {"access_rules": prefetched}  # type: ignore[attr-defined]
+    return found
+
+
+def data_source_by_uuid(*, workspace_id: int, uuid: UUID) -> DataSource | None:
+    """The workspace's live source `uuid` with its access rules (see _sources_with_rules), or None."""
+    found = _sources_with_rules(
+        "d.workspace_id = %s AND d.uuid = %s",
+        [workspace_id, DataSource._meta.get_field("uuid").get_db_prep_value(uuid, connection)],
+    )
+    return next(iter(found.values()), None)
+
+
+def data_sources_for_query(
+    *, membership: Membership, ids: list[int], field: str = "selected_data_source_ids"
+) -> list[DataSource]:
+    """The selected sources in the caller's workspace, in the order given; 400 naming the bad ids.
+
+    One fixed statement with their access rules (execute and both pipeline stages run it each time).
+    """
+    wanted = list(dict.fromkeys(ids))
+    placeholders = ", ".join(["%s"] * len(wanted)) or "NULL"
+    found = _sources_with_rules(f"d.workspace_id = %s AND d.id IN ({placeholders})", [membership.workspace_id, *wanted])
     missing = [i for i in ids if i not in found]
     if missing:
         raise BadRequest(

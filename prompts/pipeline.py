@@ -27,7 +27,6 @@ from django.utils import timezone
 from accounts.models import Membership
 from accounts.selectors import memberships_active
 from config.errors import BadRequest
-from config.rows import Projection, fetch
 from connectors.errors import GovernedQueryError, QueryCancelledError, QueryExecutionFailed
 from connectors.governed import GovernedRequest, governed_execute, governed_prepare
 from connectors.models import DataSource
@@ -36,7 +35,7 @@ from prompts.ai import generation
 from prompts.ai.client import PermanentAIError
 from prompts.ai.registry import resolve_model
 from prompts.models import ErrorCode, ExecutionStatus, GeneratedQuery, PromptExecution, Stage, StageStatus
-from prompts.selectors import few_shot_examples
+from prompts.selectors import execution_with_query, few_shot_examples
 from prompts.services import prompt_record_execution
 from workers.dispatch import send
 
@@ -184,22 +183,10 @@ class _Context:
         )
 
 
-_EXECUTION = Projection(PromptExecution, "e")
-_GENERATED = Projection(GeneratedQuery, "g")
-
-
 def _load(execution_id: int) -> _Context | None:
-    """The execution with its generated query, the owner's membership and the sources — three fixed
-    statements (config/rows.py), run at the start of both stages."""
-    rows = fetch(
-        f"SELECT {_EXECUTION.columns}, {_GENERATED.columns} FROM {_EXECUTION.table}"
-        f" LEFT JOIN {_GENERATED.table} ON g.id = e.generated_query_id WHERE e.id = %s",
-        [execution_id],
-    )
-    if not rows:
-        raise PromptExecution.DoesNotExist(f"Execution {execution_id} does not exist")
-    execution = _EXECUTION.load(rows[0])
-    execution.generated_query = _GENERATED.load(rows[0], _EXECUTION.width) if execution.generated_query_id else None
+    """The execution with its generated query, the owner's active membership and the sources (with
+    access rules): three fixed statements (config/rows.py), run at the start of both stages."""
+    execution = execution_with_query(execution_id=execution_id)
     memberships = memberships_active(user_id=execution.user_id, workspace_id=execution.workspace_id, limit=1)
     if not memberships:
         fail(

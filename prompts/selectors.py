@@ -70,6 +70,27 @@ def execution_get(*, user: AnyUser, execution_id: int, api_key: ApiKey | None = 
     return execution
 
 
+_STAGE_EXECUTION = Projection(PromptExecution, "e")
+_STAGE_GENERATED = Projection(GeneratedQuery, "g")
+
+
+def execution_with_query(*, execution_id: int) -> PromptExecution:
+    """The whole execution and its generated query, for a pipeline stage (no caller scoping: the
+    stage's task carries the id). One fixed statement; DoesNotExist when there is no such row."""
+    rows = fetch(
+        f"SELECT {_STAGE_EXECUTION.columns}, {_STAGE_GENERATED.columns} FROM {_STAGE_EXECUTION.table}"
+        f" LEFT JOIN {_STAGE_GENERATED.table} ON g.id = e.generated_query_id WHERE e.id = %s",
+        [execution_id],
+    )
+    if not rows:
+        raise PromptExecution.DoesNotExist(f"Execution {execution_id} does not exist")
+    execution = _STAGE_EXECUTION.load(rows[0])
+    execution.generated_query = (
+        _STAGE_GENERATED.load(rows[0], _STAGE_EXECUTION.width) if execution.generated_query_id else None
+    )
+    return execution
+
+
 def few_shot_examples(*, workspace_id: int, question: str, exclude_id: int | None = None) -> list[tuple[str, str]]:
     """The workspace's own successful (question, SQL) pairs most similar to the new question."""
     candidates = PromptExecution.objects.filter(

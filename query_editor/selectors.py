@@ -9,16 +9,13 @@ from threading import Lock
 from typing import Any
 from uuid import UUID
 
-from django.contrib.auth.models import User
-from django.db import connection
 from django.db.models import Q, QuerySet
 
-from accounts.models import ApiKey, Membership, Organization, Workspace
-from accounts.selectors import AnyUser, user_require_active
+from accounts.models import ApiKey, Membership
+from accounts.selectors import AnyUser, memberships_active, user_require_active
 from config.errors import Forbidden, NotFound
-from config.rows import Projection, fetch
-from connectors.models import DataSource, SourceAccess
-from connectors.selectors import can_query, source_catalog
+from connectors.models import DataSource
+from connectors.selectors import can_query, data_source_by_uuid, source_catalog
 from query_editor.errors import ConnectorNotQueryable
 from query_editor.models import HistoryStatus, QueryHistory, SavedQuery, TabDraft
 
@@ -34,17 +31,6 @@ def connectors_queryable(*, membership: Membership) -> list[DataSource]:
     return [s for s in sources if can_query(membership=membership, source=s)]
 
 
-# Execute and export run these two on every request: fixed statements (config/rows.py), no queryset
-# compilation, which cost more than the database needs to answer them.
-
-_MEMBERSHIP = Projection(Membership, "m")
-_WORKSPACE = Projection(Workspace, "w")
-_ORGANIZATION = Projection(Organization, "o")
-_USER = Projection(User, "u")
-_SOURCE = Projection(DataSource, "d")
-_RULE = Projection(SourceAccess, "r")
-
-
 def space_membership(*, user: AnyUser, slug: str, api_key: ApiKey | None = None) -> Membership:
     """The caller's membership of the space `slug`, with its workspace, organization and user; 404 when
     there is none (nothing about the space is revealed), 401 when the user is gone or inactive.
@@ -52,46 +38,13 @@ def space_membership(*, user: AnyUser, slug: str, api_key: ApiKey | None = None)
     The user's `is_active` is checked in the same statement, so a view may authenticate a JWT without
     reading the user (accounts.authentication.HOT_PATH_AUTHENTICATION).
     """
-    sql = (
-        f"SELECT {_MEMBERSHIP.columns}, {_WORKSPACE.columns}, {_ORGANIZATION.columns}, {_USER.columns}"
-        f" FROM {_MEMBERSHIP.table} JOIN {_WORKSPACE.table} ON w.id = m.workspace_id"
-        f" JOIN {_ORGANIZATION.table} ON o.id = w.organization_id JOIN {_USER.table} ON u.id = m.user_id"
-        " WHERE m.user_id = %s AND w.slug = %s AND u.is_active = %s"
-    )
-    params: list[Any] = [user.id or 0, slug, True]
-    if api_key is not None:  # a key is confined to its own workspace
-        sql += " AND m.workspace_id = %s"
-        params.append(api_key.workspace_id)
-    rows = fetch(sql, params)
-    if not rows:
+    found = memberships_active(
+        user_id=user.id or 0, workspace_id=api_key.workspace_id if api_key else None, slug=slug, limit=1
+    )  # a key is confined to its own workspace
+    if not found:
         user_require_active(user)
         raise NotFound(f"Space {slug!r} not found")
-    row = rows[0]
-    membership = _MEMBERSHIP.load(row)
-    membership.workspace = _WORKSPACE.load(row, _MEMBERSHIP.width)
-    membership.workspace.organization = _ORGANIZATION.load(row, _MEMBERSHIP.width + _WORKSPACE.width)
-    membership.user = _USER.load(row, _MEMBERSHIP.width + _WORKSPACE.width + _ORGANIZATION.width)
-    return membership
-
-
-def _live_source_with_rules(*, workspace_id: int, uuid: UUID) -> DataSource | None:
-    """The live source `uuid` of the workspace with its access rules, read in one statement and left
-    as the `access_rules` prefetch, so `can_query` (here and on the governed path) reads nothing more."""
-    rows = fetch(
-        f"SELECT {_SOURCE.columns}, {_RULE.columns} FROM {_SOURCE.table}"
-        f" LEFT JOIN {_RULE.table} ON r.data_source_id = d.id"
-        " WHERE d.workspace_id = %s AND d.uuid = %s AND d.deleted_at IS NULL",
-        [workspace_id, DataSource._meta.get_field("uuid").get_db_prep_value(uuid, connection)],
-    )
-    if not rows:
-        return None
-    source = _SOURCE.load(rows[0])
-    rules = [_RULE.load(row, _SOURCE.width) for row in rows if row[_SOURCE.width] is not None]
-    prefetched = source.access_rules.all()
-    prefetched._result_cache = rules  # type: ignore[attr-defined]
-    prefetched._prefetch_done = True  # type: ignore[attr-defined]
-    source._prefetched_objects_cache = {"access_rules": prefetched}  # type: ignore[attr-defined]
-    return source
+    return found[0]
 
 
 def connector_for_query(*, membership: Membership, connector_id: UUID) -> DataSource:
@@ -100,7 +53,7 @@ def connector_for_query(*, membership: Membership, connector_id: UUID) -> DataSo
 
     An unknown id and another space's id read the same, so ids leak nothing.
     """
-    source = _live_source_with_rules(workspace_id=membership.workspace_id, uuid=connector_id)
+    source = data_source_by_uuid(workspace_id=membership.workspace_id, uuid=connector_id)
     if source is None:
         raise ConnectorNotQueryable(f"Connector {connector_id} is not a queryable connector of this space")
     source.workspace = membership.workspace  # the same row: the statement matched its workspace id
