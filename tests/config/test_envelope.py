@@ -1,5 +1,6 @@
 import pytest
-from rest_framework.throttling import UserRateThrottle
+
+from config.throttling import UserRateThrottle
 
 pytestmark = pytest.mark.django_db
 

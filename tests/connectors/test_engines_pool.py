@@ -365,12 +365,33 @@ def test_a_lease_without_a_key_is_never_kept():
     assert pool.idle_count() == 0
 
 
-def test_the_source_pools_take_their_limits_from_the_settings():
-    from django.conf import settings
+POOL_LIMITS = """
+import json
+import django
+django.setup()
+from connectors import engines
+print(json.dumps([[p.max_idle_per_key, p.max_idle_total, p.idle_timeout_s] for p in engines.source_pools()]))
+"""
 
-    from connectors import engines
 
-    for pool in engines.source_pools():
-        assert pool.max_idle_per_key == settings.SOURCE_POOL_MAX_IDLE_PER_SOURCE
-        assert pool.max_idle_total == settings.SOURCE_POOL_MAX_IDLE
-        assert pool.idle_timeout_s == settings.SOURCE_POOL_IDLE_SECONDS
+def test_the_source_pools_take_their_limits_from_the_environment():
+    """Values other than the defaults, in a fresh process: the app applies the settings at start-up."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = dict(
+        os.environ,
+        DEBUG="1",
+        SOURCE_POOL_MAX_IDLE_PER_SOURCE="0",
+        SOURCE_POOL_MAX_IDLE="7",
+        SOURCE_POOL_IDLE_SECONDS="5",
+        DJANGO_SETTINGS_MODULE="config.settings",
+    )
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run(
+        [sys.executable, "-c", POOL_LIMITS], cwd=root, env=env, capture_output=True, text=True, timeout=120
+    )
+
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == [[0, 7, 5.0], [0, 7, 5.0]]
