@@ -12,9 +12,14 @@ ROOT_URLCONF = "bench._pipeline_urls"
 
 from celery import shared_task  # noqa: E402
 
+_replies = None  # the reply channel's client, made once per worker process (a no-op should not connect)
+
 
 @shared_task(name="bench.noop", ignore_result=True)
 def noop(reply_key: str) -> None:
-    import redis  # the bench's reply channel
+    global _replies
+    if _replies is None:
+        import redis
 
-    redis.Redis.from_url(CELERY_BROKER_URL).rpush(reply_key, "1")  # noqa: F405
+        _replies = redis.Redis.from_url(CELERY_BROKER_URL)  # noqa: F405
+    _replies.rpush(reply_key, "1")

@@ -14,7 +14,7 @@ bench/_pipeline_urls.py (DJANGO_SETTINGS_MODULE override), never in the product'
 Run: `.venv/bin/python -m bench.pipeline` (or `make bench`). Environment: BENCH_POSTGRES_URL
 (default postgresql://postgres@127.0.0.1:5432/postgres), BENCH_REDIS_URL (default
 redis://127.0.0.1:6379/11, a database of its own: its queues are emptied between phases),
-BENCH_REQUESTS (default 800 per side for execute).
+BENCH_REQUESTS (default 2000 per side for execute, four times that for the poll).
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from itertools import pairwise
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -41,7 +42,12 @@ import psycopg
 ROOT = Path(__file__).resolve().parent.parent
 DATABASE = "ps_bench_pipeline"
 CONCURRENCY = 16
+ROUNDS = 4
 QUESTION = "Show me total sales by region for the last quarter"
+# An execution's life, client clock then the row's timestamps: the execute request until the row's
+# started_at; the answer, the `ai` queue hop and the claim; SQL generation; the `query` queue hop and
+# the claim; the query stage (the query included); until the polling client sees `completed`.
+SEGMENTS = ("request in", "answer + ai hop", "ai stage", "query hop", "query stage", "poll sees it")
 
 SETUP = """
 import json
@@ -205,6 +211,12 @@ class Client:
         raise AssertionError("unreachable")
 
 
+# One set of client threads for the whole bench, each keeping its own keep-alive connection: both
+# sides of a comparison run over the same 16 connections, so they meet the same spread of connections
+# over gunicorn's worker processes (a process holding more of them answers each more slowly).
+_CLIENTS = ThreadPoolExecutor(CONCURRENCY, thread_name_prefix="bench-client")
+
+
 def timed_requests(call: Callable[[], tuple[int, bytes]], count: int) -> tuple[list[float], float]:
     """`count` calls from CONCURRENCY threads: per-call latencies (ms) and the wall time (s)."""
 
@@ -215,17 +227,16 @@ def timed_requests(call: Callable[[], tuple[int, bytes]], count: int) -> tuple[l
             raise RuntimeError(f"HTTP {status}: {body[:300]!r}")
         return (time.perf_counter() - started) * 1000
 
-    with ThreadPoolExecutor(CONCURRENCY) as pool:
-        started = time.perf_counter()
-        latencies = list(pool.map(one, range(count)))
-        wall = time.perf_counter() - started
+    started = time.perf_counter()
+    latencies = list(_CLIENTS.map(one, range(count)))
+    wall = time.perf_counter() - started
     return latencies, wall
 
 
 def bench_execute(stack: Stack, token: str, source_id: int, count: int) -> dict[str, list[float]]:
-    api, bare = Client(stack.port, token), Client(stack.port)
+    api = bare = Client(stack.port, token)  # the floor view ignores the Authorization header
     body = {
-        "prompt_text": "Show me total sales by region for the last quarter",
+        "prompt_text": QUESTION,
         "selected_data_source_ids": [source_id],
     }
 
@@ -233,14 +244,14 @@ def bench_execute(stack: Stack, token: str, source_id: int, count: int) -> dict[
         return api.request("POST", "/api/v1/prompts/execute", body)
 
     def insert() -> tuple[int, bytes]:
-        return bare.request("POST", "/bench/insert", {"prompt_text": body["prompt_text"]})
+        return bare.request("POST", "/bench/insert", {"prompt_text": QUESTION})
 
     timed_requests(execute, 100)  # warm: connections, catalog cache, JWT user lookups
     timed_requests(insert, 100)
     results: dict[str, list[float]] = {"execute": [], "floor": []}
-    for _ in range(2):  # interleaved halves, so drift hits both sides alike
-        results["floor"] += timed_requests(insert, count // 2)[0]
-        results["execute"] += timed_requests(execute, count // 2)[0]
+    for _ in range(ROUNDS):  # interleaved rounds, so drift and stalls hit both sides alike
+        results["floor"] += timed_requests(insert, count // ROUNDS)[0]
+        results["execute"] += timed_requests(execute, count // ROUNDS)[0]
     return results
 
 
@@ -250,13 +261,15 @@ def bench_pipeline(stack: Stack, token: str, source_id: int, demo_path: str, run
 
     api = Client(stack.port, token)
     body = {
-        "prompt_text": "Show me total sales by region for the last quarter",
+        "prompt_text": QUESTION,
         "selected_data_source_ids": [source_id],
     }
     conn = stack.db()
 
+    segments: dict[str, list[float]] = {name: [] for name in SEGMENTS}
+
     def end_to_end() -> tuple[float, int]:
-        started = time.perf_counter()
+        started, wall = time.perf_counter(), time.time()
         status, raw = api.request("POST", "/api/v1/prompts/execute", body)
         if status != 200:
             raise RuntimeError(raw[:300])
@@ -271,6 +284,16 @@ def bench_pipeline(stack: Stack, token: str, source_id: int, demo_path: str, run
         elapsed = (time.perf_counter() - started) * 1000
         if state != "completed":
             raise RuntimeError(f"execution {execution_id} {state}")
+        # Where the time went, from the row's own timestamps (same host clock as the client's).
+        marks = conn.execute(
+            "SELECT extract(epoch FROM started_at), extract(epoch FROM ai_processing_started_at),"
+            " extract(epoch FROM ai_processing_completed_at), extract(epoch FROM query_execution_started_at),"
+            " extract(epoch FROM completed_at) FROM prompts_promptexecution WHERE id = %s",
+            [execution_id],
+        ).fetchone()
+        points = [wall, *(float(m) for m in marks), wall + elapsed / 1000]
+        for name, (a, b) in zip(SEGMENTS, pairwise(points), strict=True):
+            segments[name].append((b - a) * 1000)
         return elapsed, query_id
 
     celery = Celery(broker=stack.redis_url)
@@ -296,15 +319,17 @@ def bench_pipeline(stack: Stack, token: str, source_id: int, demo_path: str, run
         return (time.perf_counter() - started) * 1000
 
     results: dict[str, list[float]] = {"e2e": [], "noop": [], "query": []}
+    for values in segments.values():
+        values.clear()  # the warm-up runs' segments
     for _ in range(runs):
         results["e2e"].append(end_to_end()[0])
         results["noop"].append(noop_round_trip())
         results["query"].append(raw_query())
-    return results
+    return results | segments
 
 
 def bench_poll(stack: Stack, token: str, source_id: int, count: int) -> dict[str, float]:
-    api, bare = Client(stack.port, token), Client(stack.port)
+    api = bare = Client(stack.port, token)
     status, raw = api.request(
         "POST",
         "/api/v1/prompts/execute",
@@ -321,9 +346,9 @@ def bench_poll(stack: Stack, token: str, source_id: int, count: int) -> dict[str
     timed_requests(poll, 200)
     timed_requests(read, 200)
     walls = {"poll": 0.0, "bare": 0.0}
-    for _ in range(2):
-        walls["bare"] += timed_requests(read, count // 2)[1]
-        walls["poll"] += timed_requests(poll, count // 2)[1]
+    for _ in range(ROUNDS):
+        walls["bare"] += timed_requests(read, count // ROUNDS)[1]
+        walls["poll"] += timed_requests(poll, count // ROUNDS)[1]
     return {name: count / wall for name, wall in walls.items()}
 
 
@@ -332,7 +357,7 @@ def verdict(ok: bool) -> str:
 
 
 def main() -> None:
-    count = int(os.environ.get("BENCH_REQUESTS", "800"))
+    count = int(os.environ.get("BENCH_REQUESTS", "2000"))
     stack = Stack()
     try:
         info = stack.prepare()
@@ -358,6 +383,7 @@ def main() -> None:
         print(f"    end to end p50 {statistics.median(pipe['e2e']):7.2f} ms   query's own time p50 {query50:7.2f} ms")
         print(f"    pipeline overhead p50 {o50:7.2f} ms   no-op Celery round trip p50 {n50:7.2f} ms")
         print(f"    ratio {o50 / n50:.2f}x (target <= 3x): {verdict(o50 <= 3 * n50)}")
+        print("    where it goes (p50, ms): " + ", ".join(f"{n} {statistics.median(pipe[n]):.2f}" for n in SEGMENTS))
 
         polls = bench_poll(stack, info["token"], info["source_id"], count * 4)
         ratio = polls["poll"] / polls["bare"]
