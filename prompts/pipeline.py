@@ -295,6 +295,8 @@ def run_ai_stage(*, execution_id: int) -> None:
         "attempts": len(prior) + len(result.attempts),
         "corrections": len(prior) + len(result.attempts) - 1,
     }
+    if result.assumptions:
+        metadata["assumptions"] = result.assumptions
     # The execution carries the sums over its generated queries (every correction round), for analytics.
     spend = {
         "tokens_in": F("tokens_in") + result.tokens_in,

@@ -41,6 +41,7 @@ class GenerationResult:
     cost: float = 0.0
     latency_ms: int = 0
     explanation: str = ""
+    assumptions: list[str] = field(default_factory=list)  # builtin: choices it made (see its confidence)
 
 
 Validator = Callable[[str], None]  # raises GovernedQueryError when the SQL may not run
@@ -94,6 +95,7 @@ def _generate_builtin(
         confidence=round(answer.confidence, 2),
         attempts=[attempt],
         explanation=answer.explanation,
+        assumptions=answer.assumptions,
     )
 
 

@@ -5,11 +5,13 @@ their singular/plural forms and synonyms, foreign keys, `sample_values`) — not
 particular schema is hard-coded. What it cannot map it refuses with `BuiltinCannotAnswer`,
 naming the words it did not understand, rather than guessing.
 
-Confidence: 0.5 + 0.45 x (understood / content), where `content` counts the question's tokens
-that carry meaning (every token the engine understood plus every unknown non-stopword) and
-`understood` those it mapped to a measure, table, column, value, date, grouping, ranking or
-limit. A fully understood question scores 0.95; unknown words lower it and are listed in
-`unmatched_terms`. Questions with more unknown than known content words are refused.
+Every content word must be understood (stopwords aside): a question with a word the engine cannot
+place ("median salary", "orders returned") is refused naming that word, and one asking to change
+data ("delete ...") is refused as such. Confidence: 0.95, less 0.1 for each assumption the engine
+had to make between equally good readings (at least 0.55): a measure word that fits several columns
+equally well ("revenue" on payments.amount and order_items.quantity x unit_price), or a date phrase
+on a table with several dates when the question names none of them and none is the table's own.
+The assumptions are listed in the answer and in the execution's `ai_metadata.assumptions`.
 
 Modules: `words` (tokens, vocabularies), `catalog` (schema index, FK paths), `dates` (date
 phrases), `parse` (question -> plan), `sqlbuild` (shared SQL pieces), `generate` (plan -> SQL),

@@ -14,4 +14,4 @@ class BuiltinAnswer:
     sql: str
     confidence: float
     explanation: str
-    unmatched_terms: list[str] = field(default_factory=list)
+    assumptions: list[str] = field(default_factory=list)  # choices made between equally good readings

@@ -31,6 +31,10 @@ from .words import (
 
 NUMERIC_RE = re.compile(r"int|numeric|decimal|real|float|double|money|number|serial", re.IGNORECASE)
 DATE_RE = re.compile(r"date|time", re.IGNORECASE)
+TEXT_RE = re.compile(r"char|text|string|clob", re.IGNORECASE)
+ISO_DATE_RE = re.compile(r"\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?\s*(Z|[+-]\d{2}:?\d{2})?")
+# the words that make a column name a date's: `created_at`, `hire_date`, `paid_on`, `event_time`
+DATE_NAME_WORDS = frozenset({"date", "at", "on", "time", "timestamp", "datetime", "ts"})
 LABEL_NAMES = ("name", "title", "label", "full_name", "display_name", "code")
 
 
@@ -76,7 +80,47 @@ def is_numeric(col: ColumnInfo) -> bool:
 
 
 def is_date(col: ColumnInfo) -> bool:
-    return bool(DATE_RE.search(col.data_type))
+    return bool(DATE_RE.search(col.data_type)) or is_text_date(col)
+
+
+def flag_word(col: ColumnInfo) -> str | None:
+    """What a yes/no column says of a row: `is_active` / `active` (boolean) -> "active",
+    `has_discount` -> "discount"; None for other columns."""
+    words = tokenize(col.name)
+    typed = "bool" in col.data_type.lower()
+    named = len(words) == 2 and words[0] in ("is", "has") and (not col.data_type or "int" in col.data_type.lower())
+    return words[-1] if (typed or named) and words else None
+
+
+def is_text_date(col: ColumnInfo) -> bool:
+    """A date kept as ISO text (common in SQLite): a text (or untyped) column named like a date
+    (`created_at`, `order_date`) whose known values, if discovery kept any, are all ISO dates."""
+    if col.data_type and not TEXT_RE.search(col.data_type):
+        return False
+    words = tokenize(col.name)
+    if not words or (words[-1] not in DATE_NAME_WORDS and words[0] != "date") or words == ["on"]:
+        return False
+    return all(ISO_DATE_RE.fullmatch(str(v).strip()) for v in col.sample_values)
+
+
+def date_words(table: Table, col: ColumnInfo) -> tuple[str, ...]:
+    """What a date column says happened: `closed_at` -> closed, `hire_date` -> hire. The table's own
+    name (`order_date` on orders) and the date words themselves say nothing more."""
+    own = {singular(w) for w in table.words}
+    return tuple(w for w in tokenize(col.name) if w not in DATE_NAME_WORDS and singular(w) not in own)
+
+
+def stem(word: str) -> str:
+    for suffix in ("ation", "ion", "ing", "ed", "es", "s", "e", "y"):
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+            return word[: -len(suffix)]
+    return word
+
+
+def same_stem(a: str, b: str) -> bool:
+    """ "terminated" ~ "termination", "hired" ~ "hire", "shipped" ~ "ship", "signed" ~ "signup"."""
+    x, y = stem(a.lower()), stem(b.lower())
+    return x == y or (min(len(x), len(y)) >= 4 and (x.startswith(y) or y.startswith(x)))
 
 
 def is_key(table: Table, col: ColumnInfo) -> bool:
@@ -86,6 +130,8 @@ def is_key(table: Table, col: ColumnInfo) -> bool:
 class SchemaIndex:
     def __init__(self, catalogs: list[SourceCatalog]) -> None:
         self.tables = [Table(source, info) for source in catalogs for info in source.tables]
+        # words of the question that name an event with a date of its own ("closed" -> closed_at)
+        self.date_hints: tuple[str, ...] = ()
         self.edges: dict[str, list[Edge]] = {t.key: [] for t in self.tables}
         for table in self.tables:
             for col in table.info.columns:
@@ -131,7 +177,7 @@ class SchemaIndex:
         for synonyms in (False, True):
             for table in tables if tables is not None else self.tables:
                 for col in table.info.columns:
-                    if key in _column_keys(tuple(table.words[-1:]), col.name, synonyms) and (table, col) not in found:
+                    if key in _column_keys(table.words, col.name, synonyms) and (table, col) not in found:
                         found.append((table, col))
             if found:
                 return found
@@ -152,27 +198,46 @@ class SchemaIndex:
     # --- column roles -------------------------------------------------------------------------------------
 
     def date_column(self, table: Table) -> ColumnInfo | None:
-        """The column that dates a row: `<table>_date` before other dates, event dates before `updated_at`."""
+        """The column that dates a row: the one the question names ("closed last week" -> closed_at),
+        else `<table>_date` before other dates, event dates before `updated_at`."""
 
-        def rank(col: ColumnInfo) -> tuple[int, int]:
+        def rank(col: ColumnInfo) -> tuple[int, int, int]:
             name = col.name.lower()
+            hinted = any(same_stem(w, h) for w in date_words(table, col) for h in self.date_hints)
             own = name.startswith(singular(table.words[-1]))
             event = not name.startswith(("updated", "modified", "deleted"))
-            return (int(event), int(own) + int(name.endswith(("date", "_on", "_day"))))
+            return (int(hinted), int(event), int(own) + int(name.endswith(("date", "_on", "_day"))))
 
         dates = [c for c in table.info.columns if is_date(c)]
         return max(dates, key=rank) if dates else None
 
     def label_columns(self, table: Table) -> list[ColumnInfo]:
-        for name in LABEL_NAMES:
+        """The columns that name a row: `name`, `title`..., first and last names, else `<x>_name`
+        (`dept_name`, `agent_name`: the table's own first), else the key. Never a PII/PHI column:
+        governance masks those for most callers and refuses to group by them, so a person is shown
+        by their key."""
+
+        def column(name: str) -> ColumnInfo | None:
             col = table.info.column(name)
+            return col if col is not None and not (col.pii or col.phi) else None
+
+        for name in LABEL_NAMES:
+            col = column(name)
             if col is not None:
                 return [col]
         pk = table.pk()
-        names = [c for c in table.info.columns if c.name.lower() in ("first_name", "last_name")]
+        names = [c for name in ("first_name", "last_name") if (c := column(name)) is not None]
         if names:
             return ([pk] if pk else []) + names
-        text = [c for c in table.info.columns if not is_numeric(c) and not is_date(c) and not is_key(table, c)]
+        text = [
+            c
+            for c in table.info.columns
+            if not is_numeric(c) and not is_date(c) and not is_key(table, c) and not (c.pii or c.phi)
+        ]
+        named = [c for c in text if tokenize(c.name)[-1:] in (["name"], ["title"], ["label"])]
+        if named:
+            own = singular(table.words[0]) if table.words else ""
+            return [max(named, key=lambda c: singular(tokenize(c.name)[0]) == own)]
         if pk is None and text:
             return text[:1]
         return [pk] if pk else table.info.columns[:1]
@@ -237,10 +302,11 @@ def table_expr(table: Table, alias: str, *, federated: bool) -> exp.Table:
 
 
 @lru_cache(maxsize=65536)
-def _column_keys(table_last: tuple[str, ...], column: str, synonyms: bool) -> frozenset[tuple[str, ...]]:
-    """The phrase keys a column answers to (every question asks this of every column: memoized)."""
+def _column_keys(table_words: tuple[str, ...], column: str, synonyms: bool) -> frozenset[tuple[str, ...]]:
+    """The phrase keys a column answers to: its name, alone or after a word of its table's name
+    ("leave days" is leave_request.days); every question asks this of every column: memoized."""
     col_words = tuple(tokenize(column))
-    names = {phrase_key(col_words), phrase_key(table_last + col_words)}
+    names = {phrase_key(col_words)} | {phrase_key((word, *col_words)) for word in table_words}
     if synonyms and len(col_words) == 1:
         names |= {phrase_key(f) for f in forms(col_words)}
     return frozenset(names)

@@ -18,14 +18,16 @@ from sqlglot import exp
 from connectors.types import SourceCatalog
 
 from .base import BuiltinAnswer, BuiltinCannotAnswer
-from .catalog import SchemaIndex, Table, is_date, is_numeric
+from .catalog import SchemaIndex, Table, date_words, is_date, is_numeric, same_stem
 from .explain import explain_sql
 from .parse import Metric, Plan, check_unknown, parse, unknown_words
-from .sqlbuild import Dim, Joins, aliased, date_condition, dim_projections, value_condition
+from .sqlbuild import Dim, Joins, aliased, date_condition, dim_group_keys, dim_projections, value_condition
+from .words import WRITE_WORDS
 
 AGG_NAMES = {"sum": "total", "avg": "average", "min": "min", "max": "max", "count": "count"}
 AGG_FUNCS = {"sum": exp.Sum, "avg": exp.Avg, "min": exp.Min, "max": exp.Max, "count": exp.Count}
 LIST_LIMIT = 100
+CONFIDENCE, ASSUMPTION_COST, CONFIDENCE_FLOOR = 0.95, 0.1, 0.55  # see the package docstring
 
 
 def generate_sql(
@@ -35,10 +37,17 @@ def generate_sql(
     if not index.tables:
         raise BuiltinCannotAnswer("there are no tables to query")
     plan, q = parse(question, index, today)
+    index.date_hints = tuple(plan.date_words)
     check_unknown(q)
-    content = q.content()
     unknown = unknown_words(q)
-    if not content or len(unknown) * 2 > len(content):
+    writes = [w for w in unknown if w in WRITE_WORDS]
+    if writes:
+        raise BuiltinCannotAnswer(
+            f"'{writes[0]}' asks to change data; Prompt Studio only reads it (ask a question about the data)"
+        )
+    if not q.content() or unknown:
+        # A word it cannot place may change the answer ("median salary", "orders returned"): it
+        # names what it did not understand instead of answering a different question.
         raise BuiltinCannotAnswer(
             f"did not understand: {', '.join(unknown) or question.strip() or 'an empty question'}"
         )
@@ -46,12 +55,11 @@ def generate_sql(
     select = build(plan, index, federated=federated, dialect=out_dialect)
     sql = select.sql(dialect=out_dialect)
     sqlglot.parse_one(sql, read=out_dialect)  # what we emit must read back in its dialect
-    understood = len(content) - len(unknown)
     return BuiltinAnswer(
         sql=sql,
-        confidence=round(0.5 + 0.45 * understood / len(content), 2),
+        confidence=round(max(CONFIDENCE_FLOOR, CONFIDENCE - ASSUMPTION_COST * len(plan.assumptions)), 2),
         explanation=explain_sql(sql, dialect=out_dialect),
-        unmatched_terms=unknown,
+        assumptions=list(plan.assumptions),
     )
 
 
@@ -59,6 +67,8 @@ def _count_table(plan: Plan) -> Table | None:
     used = {d.table.key for d in [*plan.dims, plan.subject] if d is not None and d.kind == "table" and d.table}
     filtered = {f.table.key for f in plan.filters if f.table is not None}
     free = [t for t in plan.entities if t.key not in used]
+    if not plan.entities and len(filtered) == 1:  # "how many Support Engineers": the value's own table
+        return next(f.table for f in plan.filters if f.table is not None)
     return next((t for t in free if t.key not in filtered), free[0] if free else None)
 
 
@@ -85,6 +95,12 @@ def build(plan: Plan, index: SchemaIndex, *, federated: bool, dialect: str) -> e
     metric = plan.metric
     aggs = list(dict.fromkeys(plan.aggs))
     count_table = _count_table(plan)
+    if metric is None and "count" in aggs and len(aggs) > 1:
+        # "average number of orders per customer" is an average of counts: not a query shape it builds
+        raise BuiltinCannotAnswer(
+            f"an {'average' if 'avg' in aggs else 'aggregate'} of a count is not supported; "
+            f"ask for the number of {count_table.noun if count_table else 'rows'} per group instead"
+        )
     if metric is None and aggs and aggs != ["count"] and count_table is not None:
         metric = Metric("money", count_table, word=f"{count_table.noun}_value")
     if metric is None and count_table is not None and (aggs or dims or plan.subject):
@@ -110,13 +126,18 @@ def build(plan: Plan, index: SchemaIndex, *, federated: bool, dialect: str) -> e
             raise BuiltinCannotAnswer("did not find a table, measure or count to answer with")
         return _list_rows(plan, index, plan.entities[0], federated)
 
+    if plan.recency is not None:
+        raise BuiltinCannotAnswer("'latest' / 'oldest' lists rows; it cannot be combined with a measure or a grouping")
     joins, columns = _choose_base(plan, index, metric, dims, federated, entity_only=row_rank)
+    _note_date_choice(plan, joins)
+    if aggs == ["avg"]:  # "average quantity per order item": per row of the measure's own table is all rows
+        dims = [d for d in dims if not (d.kind == "table" and d.table is not None and d.table.key == joins.base.key)]
     select = exp.select()
     group: list[exp.Expression] = []
     for dim in dims:
         for expr, name in dim_projections(dim, joins):
             select = select.select(aliased(expr, name), copy=False)
-            group.append(expr.copy())
+        group.extend(dim_group_keys(dim, joins))
     if row_rank:
         return _rank_rows(plan, joins, columns)
     aggs = aggs or (["count"] if metric.kind == "count" else ["sum"])
@@ -140,6 +161,23 @@ def build(plan: Plan, index: SchemaIndex, *, federated: bool, dialect: str) -> e
     if plan.limit:
         select = select.limit(plan.limit, copy=False)
     return select
+
+
+def _note_date_choice(plan: Plan, joins: Joins) -> None:
+    """A date phrase on a table with several dates, none of them named by the question nor the
+    table's own (`order_date` on orders, `created_at`): which date was meant is an assumption."""
+    if plan.date is None and not any(d.kind == "time" for d in plan.dims):
+        return
+    source = joins.date_source()
+    if source is None:
+        return
+    table, chosen = source
+    dates = [c for c in table.info.columns if is_date(c)]
+    named = any(same_stem(w, h) for w in date_words(table, chosen) for h in joins.index.date_hints)
+    own = not date_words(table, chosen) or chosen.name.lower().startswith(("created", "date"))
+    if len(dates) > 1 and not named and not own:
+        others = ", ".join(c.name for c in dates if c is not chosen)
+        plan.assumptions.append(f"dated {table.name} by {chosen.name} (not {others})")
 
 
 def _on_table(index: SchemaIndex, metric: Metric, table: Table | None) -> bool:
@@ -170,16 +208,22 @@ def _choose_base(plan: Plan, index: SchemaIndex, metric: Metric, dims: list[Dim]
     word = metric.word.split("_")[-1]
     best = None
     tables = [metric.table] if entity_only and metric.table else index.tables
+    tied: list[str] = []
     for table in tables:
         for rank, columns in index.money_columns(table, word):
             joins = _joins(index, table, plan, dims, federated)
             if joins is None:
                 continue
             score = (not joins.fanout, table.key in hints, rank, -len(joins.edges))
+            name = " x ".join(f"{table.name}.{c.name}" for c in columns)
             if best is None or score > best[0]:
-                best = (score, joins, columns)
+                best, tied = (score, joins, columns), [name]
+            elif score == best[0]:
+                tied.append(name)
     if best is None:
         raise BuiltinCannotAnswer(f"did not find a money column for '{metric.word.replace('_', ' ')}'")
+    if len(tied) > 1:
+        plan.assumptions.append(f"'{metric.word.replace('_', ' ')}' could be {' or '.join(tied)}: used {tied[0]}")
     return best[1], best[2]
 
 
@@ -209,7 +253,12 @@ def _measure(agg: str, metric: Metric, joins: Joins, columns, dialect: str) -> t
 
 def _where(select: exp.Select, plan: Plan, joins: Joins, columns) -> exp.Select:
     for f in plan.filters:
-        if f.op != "=":
+        if f.op == "flag":
+            assert f.table is not None
+            assert f.column is not None
+            truth = exp.true() if f.values == ["true"] else exp.false()
+            select = select.where(exp.EQ(this=joins.col(f.table, f.column), expression=truth), copy=False)
+        elif f.op != "=":
             target = joins.col(f.table, f.column) if f.table and f.column else None
             if target is None:
                 money = [c for c in columns if is_numeric(c)] or _base_money(joins)
@@ -225,7 +274,7 @@ def _where(select: exp.Select, plan: Plan, joins: Joins, columns) -> exp.Select:
     if plan.date is not None:
         source = joins.date_source()
         assert source is not None
-        select = select.where(*date_condition(joins.col(*source), plan.date), copy=False)
+        select = select.where(*date_condition(joins.date_col(*source), plan.date), copy=False)
     return select
 
 
@@ -264,5 +313,7 @@ def _list_rows(plan: Plan, index: SchemaIndex, table: Table, federated: bool) ->
     select = _where(select, plan, joins, _base_money(joins))
     source = joins.date_source()
     if source is not None and source[0] is table:
-        select = select.order_by(exp.Ordered(this=joins.col(*source), desc=True))
+        select = select.order_by(exp.Ordered(this=joins.col(*source), desc=plan.recency != "asc"))
+    elif plan.recency is not None:
+        raise BuiltinCannotAnswer(f"'{table.name}' has no date column to tell its latest rows")
     return select.limit(plan.limit or LIST_LIMIT)

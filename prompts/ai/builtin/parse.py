@@ -16,10 +16,10 @@ from datetime import date
 from connectors.types import ColumnInfo
 
 from .base import BuiltinCannotAnswer
-from .catalog import SchemaIndex, Table, is_key, is_numeric
+from .catalog import SchemaIndex, Table, date_words, flag_word, is_date, is_key, is_numeric, same_stem
 from .dates import DateRange, find_date_range
 from .sqlbuild import Dim
-from .words import FILTER_WORDS, MONEY_WORDS, NUMBER, Question, number, tokenize
+from .words import FILTER_WORDS, MONEY_WORDS, NUMBER, STOPWORDS, Question, number, tokenize
 
 AGGREGATES = [
     ("total number of", "count"), ("how many", "count"), ("number of", "count"), ("count of", "count"),
@@ -71,6 +71,9 @@ class Plan:
     sort: Dim | Metric | None = None
     entities: list[Table] = field(default_factory=list)
     filters: list[Filter] = field(default_factory=list)
+    date_words: list[str] = field(default_factory=list)  # "closed" in "closed last week": which date
+    assumptions: list[str] = field(default_factory=list)  # choices between equally good readings
+    recency: str | None = None  # "desc": the latest rows first ("asc": the oldest), by their date
 
 
 def resolve_dim(index: SchemaIndex, words: tuple[str, ...]) -> Dim | None:
@@ -121,6 +124,21 @@ def _subject(q: Question, index: SchemaIndex, start: int, plan: Plan) -> None:
             return
 
 
+def pass_recency(q: Question, plan: Plan) -> None:
+    """ "the 5 most recent orders", "latest 10 tickets", "last 3 invoices", "oldest customers": rows by date."""
+    recent = r"(most recent|latest|newest|oldest|earliest)"
+    patterns = [rf"\b(?:{NUMBER} )?{recent}(?: {NUMBER})?\b", rf"\b(last|first) {NUMBER}\b"]
+    for pattern in patterns:
+        for m in q.search(pattern):
+            groups = [g for g in m.groups() if g]
+            count = next((number(g) for g in groups if re.fullmatch(NUMBER, g)), None)
+            word = next(g for g in groups if not re.fullmatch(NUMBER, g))
+            plan.limit = count or 10
+            plan.recency = "asc" if word in ("oldest", "earliest", "first") else "desc"
+            q.claim_match(m, "limit")
+            return
+
+
 def pass_ranking(q: Question, index: SchemaIndex, plan: Plan) -> None:
     for m in q.search(rf"\b(top|bottom|best|worst|first|highest|lowest|largest|biggest|smallest|limit) {NUMBER}\b"):
         plan.limit, plan.descending = number(m.group(2)), m.group(1) not in ASCENDING
@@ -128,15 +146,18 @@ def pass_ranking(q: Question, index: SchemaIndex, plan: Plan) -> None:
         _subject(q, index, q.span(m)[1], plan)
         return
     superlative = r"(most|highest|largest|biggest|best|lowest|least|fewest|smallest|worst)"
-    verbs = r"(?:has|had|have|with|got|made|generated|brought|did|does|is|are|was|were|sold|placed|spent)"
-    for m in q.search(rf"\b(?:which|what) ((?:[a-z0-9]+ ){{0,2}}?[a-z0-9]+) {verbs}(?: in)?(?: the)? {superlative}\b"):
+    # "which agent has / closed / handled the most tickets": any verb; one that is a known value
+    # ("closed") is left for pass_values to filter on.
+    values = {words[0] for words, *_ in index.values_in() if len(words) == 1}
+    for m in q.search(rf"\b(?:which|what) ((?:[a-z0-9]+ ){{0,2}}?[a-z0-9]+) ([a-z]+)(?: in)?(?: the)? {superlative}\b"):
         start, _ = q.span(m, 1)
         _subject(q, index, start, plan)
         if plan.subject is not None:
-            plan.limit, plan.descending = 1, m.group(2) not in ASCENDING
-            q.claim_match(m, "limit", 2)
+            plan.limit, plan.descending = 1, m.group(3) not in ASCENDING
+            q.claim_match(m, "limit", 3)
+            verb = q.span(m, 2)[0]
             for i in range(q.span(m)[0], q.span(m)[1]):
-                if q.free(i):
+                if q.free(i) and not (i == verb and q.tokens[i] in values):
                     q.claim(i, i + 1, "stop")
         return
     for m in q.search(r"\b(top|bottom)\b"):
@@ -221,22 +242,49 @@ def pass_values(q: Question, index: SchemaIndex, plan: Plan) -> None:
     by_phrase: dict[tuple[str, ...], list] = {}
     for words, table, col, value in index.values_in():
         by_phrase.setdefault(words, []).append((table, col, value))
-    for words, candidates in by_phrase.items():
-        for i in list(q.find_phrase(words)):
+    matches = [(words, candidates, i) for words, candidates in by_phrase.items() for i in q.find_phrase(words)]
+    for words, candidates in by_phrase.items():  # then in the other number: "software engineers"
+        matches += [(words, candidates, i) for i in q.find_phrase(words, any_number=True)]
+    for words, candidates, i in matches:
+        if not all(q.free(j) for j in range(i, i + len(words))):
+            continue  # a longer value already claimed these words
 
-            def mention(item, i=i):
-                table, col, _ = item
-                hits = set(tokenize(col.name)) | set(table.words) | {w.rstrip("s") for w in table.words}
-                return -len(hits & mentioned)
+        def mention(item: tuple[Table, ColumnInfo, str]) -> int:
+            table, col, _ = item
+            hits = set(tokenize(col.name)) | set(table.words) | {w.rstrip("s") for w in table.words}
+            return -len(hits & mentioned)
 
-            table, col, value = sorted(candidates, key=mention)[0]
-            negate = q.free(i - 1) and q.tokens[i - 1] in NEGATORS
-            q.claim(i - negate, i + len(words), "value")
-            existing = next((f for f in plan.filters if f.column is col and f.negate == negate), None)
-            if existing is not None:
-                existing.values.append(value)
+        table, col, value = sorted(candidates, key=mention)[0]
+        negate = q.free(i - 1) and q.tokens[i - 1] in NEGATORS
+        q.claim(i - negate, i + len(words), "value")
+        existing = next((f for f in plan.filters if f.column is col and f.negate == negate), None)
+        if existing is not None:
+            existing.values.append(value)
+        else:
+            plan.filters.append(Filter(table, col, [value], negate))
+
+
+def pass_flags(q: Question, index: SchemaIndex, plan: Plan) -> None:
+    """Yes/no columns: "active products" (is_active true), "inactive" / "not active" / "non active"
+    (false), "orders without discount" (has_discount false)."""
+    flags = [(word, table, col) for table in index.tables for col in table.info.columns if (word := flag_word(col))]
+    if not flags:
+        return
+    mentioned = set(q.tokens)
+    for i, token in enumerate(q.tokens):
+        if not q.free(i):
+            continue
+        for word, table, col in sorted(flags, key=lambda f: -len(set(f[1].words) & mentioned)):
+            if token == word:
+                negate = q.free(i - 1) and q.tokens[i - 1] in NEGATORS
+                q.claim(i - negate, i + 1, "value")
+            elif token in (f"in{word}", f"un{word}", f"non{word}"):
+                negate = True
+                q.claim(i, i + 1, "value")
             else:
-                plan.filters.append(Filter(table, col, [value], negate))
+                continue
+            plan.filters.append(Filter(table, col, ["false" if negate else "true"], op="flag"))
+            break
 
 
 def pass_compare(q: Question, index: SchemaIndex, plan: Plan) -> None:
@@ -302,12 +350,28 @@ def parse(question: str, index: SchemaIndex, today: date) -> tuple[Plan, Questio
     q = Question(question)
     plan = Plan(date=find_date_range(q, today))
     pass_direction(q, plan)
+    pass_recency(q, plan)
     pass_ranking(q, index, plan)
     pass_by(q, index, plan)
     pass_values(q, index, plan)
+    pass_flags(q, index, plan)
     pass_compare(q, index, plan)
     pass_terms(q, index, plan)
+    pass_date_words(q, index, plan)
     return plan, q
+
+
+def pass_date_words(q: Question, index: SchemaIndex, plan: Plan) -> None:
+    """Words naming the event a date phrase is about: "closed last week" dates by closed_at,
+    "hired in 2024" by hire_date (see SchemaIndex.date_column)."""
+    if plan.date is None and not any(d.kind == "time" for d in plan.dims):
+        return
+    names = {w for t in index.tables for c in t.info.columns if is_date(c) for w in date_words(t, c)}
+    for i, token in enumerate(q.tokens):
+        if q.roles[i] != "date" and token not in STOPWORDS and any(same_stem(token, w) for w in names):
+            plan.date_words.append(token)
+            if q.free(i):
+                q.claim(i, i + 1, "date column")
 
 
 def unknown_words(q: Question) -> list[str]:

@@ -24,7 +24,7 @@ from .base import BuiltinCannotAnswer
 from .catalog import SchemaIndex, Table, table_expr
 from .dates import find_date_range
 from .parse import NEGATORS, resolve_dim
-from .sqlbuild import Joins, aliased, date_condition, dim_projections, dim_table, value_condition
+from .sqlbuild import Joins, aliased, date_condition, dim_group_keys, dim_projections, dim_table, value_condition
 from .words import NUMBER, STOPWORDS, Question, number, tokenize
 
 OPERATORS = [
@@ -173,7 +173,7 @@ def _group(q: Question, query: _Query, today: date) -> bool:
             query.tree.set("distinct", None)
         existing = list(query.tree.expressions)
         query.tree.set("expressions", [aliased(e, name) for e, name in projections] + existing)
-        query.tree = query.tree.group_by(*[e.copy() for e, _ in projections], copy=False)
+        query.tree = query.tree.group_by(*dim_group_keys(dim, query.joins), copy=False)
         q.claim_match(m, "edit")
         return True
     return False
@@ -187,7 +187,7 @@ def _date(q: Question, query: _Query, today: date) -> bool:
     if source is None:
         raise BuiltinCannotAnswer(f"the query has no date column for '{period.phrase}'")
     query.reach(source[0])
-    column = query.joins.col(*source)
+    column = query.joins.date_col(*source)
     _drop_conditions(query, column, (exp.GT, exp.GTE, exp.LT, exp.LTE, exp.EQ, exp.Between))
     query.tree = query.tree.where(*date_condition(column, period), copy=False)
     return True

@@ -9,7 +9,7 @@ from sqlglot import exp
 
 from connectors.types import ColumnInfo
 
-from .catalog import Edge, SchemaIndex, Table, is_date, table_expr
+from .catalog import Edge, SchemaIndex, Table, is_date, is_text_date, table_expr
 from .dates import DateRange
 
 TIME_FORMATS = {"day": "%Y-%m-%d", "week": "%Y-%W", "month": "%Y-%m", "year": "%Y"}
@@ -75,6 +75,14 @@ class Joins:
         name = column if isinstance(column, str) else column.name
         return exp.column(name, table=self.alias(table))
 
+    def date_col(self, table: Table, column: ColumnInfo) -> exp.Expression:
+        """A date column to compare or format: a date kept as text is cast where text and dates do not
+        compare (PostgreSQL, DuckDB when federated); SQLite and MySQL compare ISO text as it is."""
+        col = self.col(table, column)
+        if is_text_date(column) and (self.federated or table.source.engine in ("postgres", "duckdb")):
+            return exp.cast(col, exp.DataType.build("TIMESTAMP"))
+        return col
+
     def apply(self, select: exp.Select) -> exp.Select:
         select = select.from_(table_expr(self.base, self.alias(self.base), federated=self.federated))
         for edge in self.edges:
@@ -126,7 +134,7 @@ def dim_projections(dim: Dim, joins: Joins) -> list[tuple[exp.Expression, str]]:
     if dim.kind == "time":
         source = joins.date_source()
         assert source is not None
-        expr = exp.TimeToStr(this=joins.col(*source), format=exp.Literal.string(TIME_FORMATS[dim.grain]))
+        expr = exp.TimeToStr(this=joins.date_col(*source), format=exp.Literal.string(TIME_FORMATS[dim.grain]))
         return [(expr, dim.grain)]
     assert dim.table is not None
     if dim.kind == "column":
@@ -141,6 +149,17 @@ def dim_projections(dim: Dim, joins: Joins) -> list[tuple[exp.Expression, str]]:
     for col in labels:
         out.append((joins.col(dim.table, col), f"{noun}_id" if col.is_primary_key else col.name))
     return out
+
+
+def dim_group_keys(dim: Dim, joins: Joins) -> list[exp.Expression]:
+    """What a dimension groups by: its projections, plus the table's key when a label shows it, so two
+    customers of the same name stay two rows."""
+    keys = [expr.copy() for expr, _ in dim_projections(dim, joins)]
+    if dim.kind == "table" and dim.table is not None:
+        pk = dim.table.pk()
+        if pk is not None and all(c.name != pk.name for c in joins.index.label_columns(dim.table)):
+            keys.append(joins.col(dim.table, pk))
+    return keys
 
 
 def dim_table(dim: Dim, joins: Joins) -> Table | None:

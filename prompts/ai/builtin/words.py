@@ -22,7 +22,15 @@ STOPWORDS = frozenset(
     overall across grouped group broken down split sorted ordered ranked rank sort order
     sold bought placed made generated received value values amounts data records rows results result
     number numbers figure figures breakdown summary report total totals there's let know want need
-    done were be versus vs up out like""".split()
+    done were be versus vs up out like
+    what's who's how's it's i'd i'm i'll we'd we're let's you're kindly quick quickly now currently
+    right ever altogether combined together make makes made come came comes happen happened happens
+    occur occurred exist exists existing available recorded registered logged entered stored
+    look looking interested wondering curious able possible one ones""".split()
+)
+# a question asking to change data: the engine only reads (sources are attached read-only anyway)
+WRITE_WORDS = frozenset(
+    "delete remove drop truncate update insert add alter modify change rename replace erase purge wipe".split()
 )
 # after these words an unknown word is most likely a filter value we could not place
 FILTER_WORDS = frozenset("in from for with where at named called whose without except excluding only not".split())
@@ -140,10 +148,15 @@ class Question:
     def free(self, i: int) -> bool:
         return 0 <= i < len(self.tokens) and self.roles[i] is None
 
-    def find_phrase(self, phrase: tuple[str, ...]) -> Iterator[int]:
+    def find_phrase(self, phrase: tuple[str, ...], *, any_number: bool = False) -> Iterator[int]:
+        """Where the unclaimed phrase occurs; with `any_number`, "software engineers" finds "software engineer"."""
         n = len(phrase)
+        want = tuple(singular(w) for w in phrase) if any_number else phrase
         for i in range(len(self.tokens) - n + 1):
-            if tuple(self.tokens[i : i + n]) == phrase and all(r is None for r in self.roles[i : i + n]):
+            found = tuple(self.tokens[i : i + n])
+            if any_number:
+                found = tuple(singular(w) for w in found)
+            if found == want and all(r is None for r in self.roles[i : i + n]):
                 yield i
 
     def content(self) -> list[int]:
