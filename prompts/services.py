@@ -27,6 +27,22 @@ from prompts.models import (
 from workers.dispatch import send_on_commit
 
 
+def _check_discovered(sources: list[DataSource]) -> None:
+    """A source with no discovered tables has nothing to ask about (and nothing governance allows)."""
+    empty = [s for s in sources if not source_catalog(s).tables]
+    if empty:
+        raise BadRequest(
+            f"No tables discovered yet in data sources {', '.join(str(s.pk) for s in empty)}",
+            details={
+                "selected_data_source_ids": [
+                    f"Data source {s.pk} has no discovered tables (discovery: {s.discovery_status}); "
+                    "run POST /api/v1/data-sources/{id}/discover and wait for it to succeed."
+                    for s in empty
+                ]
+            },
+        )
+
+
 def _check_schemas(sources: list[DataSource], schema_names: list[str]) -> None:
     if not schema_names:
         return
@@ -60,6 +76,7 @@ def execution_create(
     """
     spec = resolve_model(ai_model)
     sources = data_sources_for_query(membership=membership, ids=data_source_ids)
+    _check_discovered(sources)
     _check_schemas(sources, schema_names or [])
     for source in sources:
         if not can_query(membership=membership, source=source):

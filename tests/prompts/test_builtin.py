@@ -241,6 +241,15 @@ def test_a_listing_question_returns_the_matching_rows(demo):
     )
 
 
+def test_a_listing_returns_every_matching_row_not_a_first_hundred(demo):
+    """The governed path caps rows and says so; the engine adds no LIMIT of its own."""
+    answer = assert_same_result(
+        demo, "all cancelled orders", "SELECT * FROM orders WHERE status = 'cancelled'", ordered=False
+    )
+    assert "LIMIT" not in answer.sql
+    assert len(rows(demo[0], answer.sql)) > 100
+
+
 # --- relative dates ----------------------------------------------------------------------------------------
 
 DATE_PHRASES = [

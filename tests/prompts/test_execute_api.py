@@ -147,6 +147,17 @@ def test_it_rejects_an_inactive_data_source(member_client, member, source):
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize("status", ["never", "failed"])
+def test_it_rejects_a_source_with_no_discovered_tables(member_client, member, source, status):
+    undiscovered = DataSourceFactory(workspace=member.workspace, discovery_status=status)
+    data = assert_bad_request(
+        post(member_client, body(source, selected_data_source_ids=[source.pk, undiscovered.pk])),
+        "selected_data_source_ids",
+    )
+    assert f"discovery: {status}" in data["error"]["details"]["selected_data_source_ids"][0]
+
+
+@pytest.mark.django_db
 def test_it_rejects_an_unknown_schema(member_client, source):
     data = assert_bad_request(
         post(member_client, body(source, selected_schema_names=["main", "analytics"])), "selected_schema_names"

@@ -26,7 +26,7 @@ from .words import WRITE_WORDS
 
 AGG_NAMES = {"sum": "total", "avg": "average", "min": "min", "max": "max", "count": "count"}
 AGG_FUNCS = {"sum": exp.Sum, "avg": exp.Avg, "min": exp.Min, "max": exp.Max, "count": exp.Count}
-LIST_LIMIT = 100
+LIST_LIMIT = 100  # rows ranked by a measure when the question gives no number
 CONFIDENCE, ASSUMPTION_COST, CONFIDENCE_FLOOR = 0.95, 0.1, 0.55  # see the package docstring
 
 
@@ -316,4 +316,6 @@ def _list_rows(plan: Plan, index: SchemaIndex, table: Table, federated: bool) ->
         select = select.order_by(exp.Ordered(this=joins.col(*source), desc=plan.recency != "asc"))
     elif plan.recency is not None:
         raise BuiltinCannotAnswer(f"'{table.name}' has no date column to tell its latest rows")
-    return select.limit(plan.limit or LIST_LIMIT)
+    # Every matching row unless the question gave a number: the governed path caps the rows (and
+    # says so), and rows_returned then counts what really matched.
+    return select.limit(plan.limit) if plan.limit else select
