@@ -616,6 +616,94 @@ def test_latest_with_a_measure_is_refused(helpdesk):
         ask_helpdesk(helpdesk, "latest tickets by priority")
 
 
+# --- a subscription business: words shared by values, columns and time grains ----------------------------------
+
+SAAS_TODAY = date(2024, 12, 31)
+
+
+@pytest.fixture(scope="module")
+def saas(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, SourceCatalog]:
+    path = tmp_path_factory.mktemp("saas") / "saas.db"
+    conn = sqlite3.connect(path)
+    conn.executescript(
+        """
+        CREATE TABLE plans (plan_id INTEGER PRIMARY KEY, plan_name TEXT NOT NULL, monthly_price NUMERIC NOT NULL);
+        CREATE TABLE accounts (account_id INTEGER PRIMARY KEY, account_name TEXT NOT NULL,
+                               employee_count INTEGER NOT NULL, is_partner INTEGER NOT NULL,
+                               registered_on TEXT NOT NULL, founded_on TEXT NOT NULL);
+        CREATE TABLE subscriptions (subscription_id INTEGER PRIMARY KEY,
+                                    account_id INTEGER NOT NULL REFERENCES accounts (account_id),
+                                    plan_id INTEGER NOT NULL REFERENCES plans (plan_id), billing_cycle TEXT NOT NULL,
+                                    is_trial BOOLEAN NOT NULL, duration_months INTEGER NOT NULL,
+                                    mrr NUMERIC NOT NULL, started_at TIMESTAMP NOT NULL);
+        """
+    )
+    conn.executemany("INSERT INTO plans VALUES (?, ?, ?)", [(1, "Basic", 49), (2, "Team", 199), (3, "Scale", 990)])
+    conn.executemany(
+        "INSERT INTO accounts VALUES (?, ?, ?, ?, ?, ?)",
+        [
+            (i, f"Account {i:03d}", (i * 97) % 1200, int(i % 5 == 0),
+             date.fromordinal(date(2023, 1, 1).toordinal() + (i * 13) % 730).isoformat(),
+             date.fromordinal(date(1990, 1, 1).toordinal() + (i * 211) % 9000).isoformat())
+            for i in range(1, 201)
+        ],
+    )  # fmt: skip
+    conn.executemany(
+        "INSERT INTO subscriptions VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            (i, 1 + i % 200, 1 + i % 3, ["monthly", "annual"][i % 2], int(i % 7 == 0), 1 + i % 24,
+             [49, 199, 990][i % 3] * (1 + i % 4),
+             f"{date.fromordinal(date(2024, 1, 1).toordinal() + (i * 7) % 366)} 09:30:00")
+            for i in range(1, 501)
+        ],
+    )  # fmt: skip
+    conn.commit()
+    conn.close()
+    return path, sqlite_catalog(path, alias="saas")
+
+
+@pytest.mark.parametrize(
+    ("question", "reference"),
+    [
+        ("What is the average monthly price of plans?", "SELECT ROUND(AVG(monthly_price), 2) FROM plans"),
+        (
+            "Total mrr of annual subscriptions",
+            "SELECT ROUND(SUM(mrr), 2) FROM subscriptions WHERE billing_cycle = 'annual'",
+        ),
+        ("monthly subscriptions", "SELECT * FROM subscriptions WHERE billing_cycle = 'monthly'"),
+        (
+            "How many accounts registered in Q4 2024?",
+            "SELECT COUNT(*) FROM accounts WHERE registered_on >= '2024-10-01' AND registered_on < '2025-01-01'",
+        ),
+        (
+            "How many accounts were founded between March 2000 and May 2001?",
+            "SELECT COUNT(*) FROM accounts WHERE founded_on >= '2000-03-01' AND founded_on < '2001-06-01'",
+        ),
+        ("The 3 most recently registered accounts", "SELECT * FROM accounts ORDER BY registered_on DESC LIMIT 3"),
+        ("How many partner accounts?", "SELECT COUNT(*) FROM accounts WHERE is_partner = 1"),
+        ("How many subscriptions are not trials?", "SELECT COUNT(*) FROM subscriptions WHERE NOT is_trial"),
+        ("How many non-trial subscriptions?", "SELECT COUNT(*) FROM subscriptions WHERE NOT is_trial"),
+        ("How many accounts with more than 500 employees?", "SELECT COUNT(*) FROM accounts WHERE employee_count > 500"),
+        ("What is the maximum subscription duration?", "SELECT MAX(duration_months) FROM subscriptions"),
+    ],
+)
+def test_words_shared_by_values_columns_and_grains_are_read_as_the_schema_means_them(saas, question, reference):
+    path, catalog = saas
+    answer = generate_sql(question, catalogs=[catalog], dialect="sqlite", today=SAAS_TODAY)
+    got, want = rows(path, answer.sql), rows(path, reference)
+    if "ORDER BY" not in reference:
+        got, want = sorted(got, key=repr), sorted(want, key=repr)
+    assert got == want, f"{question!r} -> {answer.sql}"
+
+
+def test_a_yes_no_column_kept_as_an_integer_is_compared_with_a_number(saas):
+    catalog = dataclasses.replace(saas[1], engine="postgres")
+    partner = generate_sql("How many partner accounts?", catalogs=[catalog], dialect="postgres", today=SAAS_TODAY)
+    trial = generate_sql("How many trial subscriptions?", catalogs=[catalog], dialect="postgres", today=SAAS_TODAY)
+    assert "a.is_partner = 1" in partner.sql  # PostgreSQL has no integer = boolean
+    assert "s.is_trial = TRUE" in trial.sql
+
+
 def test_sqlite_compares_text_dates_as_they_are(helpdesk):
     assert "CAST" not in ask_helpdesk(helpdesk, "tickets per month last quarter").sql
 

@@ -35,6 +35,11 @@ TEXT_RE = re.compile(r"char|text|string|clob", re.IGNORECASE)
 ISO_DATE_RE = re.compile(r"\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?\s*(Z|[+-]\d{2}:?\d{2})?")
 # the words that make a column name a date's: `created_at`, `hire_date`, `paid_on`, `event_time`
 DATE_NAME_WORDS = frozenset({"date", "at", "on", "time", "timestamp", "datetime", "ts"})
+# words after a column's first word that only qualify it: "duration" names duration_minutes,
+# "insurance" insurance_type, "employees" employee_count
+QUALIFIER_WORDS = frozenset(
+    "count number type kind category minutes mins hours hrs seconds secs days weeks months years level".split()
+)
 LABEL_NAMES = ("name", "title", "label", "full_name", "display_name", "code")
 
 
@@ -307,6 +312,8 @@ def _column_keys(table_words: tuple[str, ...], column: str, synonyms: bool) -> f
     ("leave days" is leave_request.days); every question asks this of every column: memoized."""
     col_words = tuple(tokenize(column))
     names = {phrase_key(col_words)} | {phrase_key((word, *col_words)) for word in table_words}
+    if len(col_words) > 1 and set(col_words[1:]) <= QUALIFIER_WORDS:  # "duration" is duration_minutes
+        names.add(phrase_key(col_words[:1]))
     if synonyms and len(col_words) == 1:
         names |= {phrase_key(f) for f in forms(col_words)}
     return frozenset(names)

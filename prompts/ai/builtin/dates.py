@@ -8,7 +8,7 @@ Conventions (all computed from the `today` the caller passes):
 - this|current week|month|quarter|year: the whole current calendar period.
 - year|month|quarter to date (ytd, mtd, qtd): the current period up to today.
 - in 2024, in March 2025, in Q3 2024: that calendar period; "in March" is the latest March that has begun.
-- since / after / before / on / between ISO dates.
+- since / after / before / on / between ISO dates; between|from March 2024 and|to May 2024 (whole months).
 """
 
 from __future__ import annotations
@@ -80,6 +80,10 @@ def _ranges(today: date) -> list[tuple[str, object]]:
         start = date(int(m.group(2)), MONTHS[m.group(1)], 1)
         return start, add_months(start, 1)
 
+    def month_span(m):
+        start = date(int(m.group(2)), MONTHS[m.group(1)], 1)
+        return start, add_months(date(int(m.group(4)), MONTHS[m.group(3)], 1), 1)
+
     def month_only(m):
         start = date(today.year, MONTHS[m.group(1)], 1)
         if start > today:
@@ -98,6 +102,10 @@ def _ranges(today: date) -> list[tuple[str, object]]:
 
     return [
         (rf"\b(?:between|from) {ISO} (?:and|to) {ISO}\b", lambda m: (iso(m[1]), iso(m[2]) + timedelta(days=1))),
+        (
+            rf"\b(?:between|from) ({MONTH_NAMES}) (\d{{4}}) (?:and|to|through|until) ({MONTH_NAMES}) (\d{{4}})\b",
+            month_span,
+        ),
         (rf"\b(?:since|after|from) {ISO}\b", lambda m: (iso(m[1]), tomorrow)),
         (rf"\bbefore {ISO}\b", lambda m: (date(1, 1, 1), iso(m[1]))),
         (rf"\b(?:on )?{ISO}\b", lambda m: (iso(m[1]), iso(m[1]) + timedelta(days=1))),

@@ -256,7 +256,11 @@ def _where(select: exp.Select, plan: Plan, joins: Joins, columns) -> exp.Select:
         if f.op == "flag":
             assert f.table is not None
             assert f.column is not None
-            truth = exp.true() if f.values == ["true"] else exp.false()
+            yes = f.values == ["true"]
+            if "bool" in f.column.data_type.lower():
+                truth: exp.Expression = exp.true() if yes else exp.false()
+            else:  # an integer 0/1 column: PostgreSQL compares no integer with a boolean
+                truth = exp.Literal.number(int(yes))
             select = select.where(exp.EQ(this=joins.col(f.table, f.column), expression=truth), copy=False)
         elif f.op != "=":
             target = joins.col(f.table, f.column) if f.table and f.column else None

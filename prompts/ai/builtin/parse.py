@@ -19,7 +19,7 @@ from .base import BuiltinCannotAnswer
 from .catalog import SchemaIndex, Table, date_words, flag_word, is_date, is_key, is_numeric, same_stem
 from .dates import DateRange, find_date_range
 from .sqlbuild import Dim
-from .words import FILTER_WORDS, MONEY_WORDS, NUMBER, STOPWORDS, Question, number, tokenize
+from .words import FILTER_WORDS, MONEY_WORDS, NUMBER, Question, number, singular, tokenize
 
 AGGREGATES = [
     ("total number of", "count"), ("how many", "count"), ("number of", "count"), ("count of", "count"),
@@ -126,7 +126,7 @@ def _subject(q: Question, index: SchemaIndex, start: int, plan: Plan) -> None:
 
 def pass_recency(q: Question, plan: Plan) -> None:
     """ "the 5 most recent orders", "latest 10 tickets", "last 3 invoices", "oldest customers": rows by date."""
-    recent = r"(most recent|latest|newest|oldest|earliest)"
+    recent = r"(most recently|most recent|latest|newest|oldest|earliest)"
     patterns = [rf"\b(?:{NUMBER} )?{recent}(?: {NUMBER})?\b", rf"\b(last|first) {NUMBER}\b"]
     for pattern in patterns:
         for m in q.search(pattern):
@@ -167,7 +167,11 @@ def pass_ranking(q: Question, index: SchemaIndex, plan: Plan) -> None:
 
 
 def pass_by(q: Question, index: SchemaIndex, plan: Plan) -> None:
+    values = {words[0] for words, *_ in index.values_in() if len(words) == 1}
     for m in q.search(r"\b(daily|weekly|monthly|yearly|annual|annually)\b"):
+        i = q.span(m)[0]
+        if m.group(1) in values or (q.free(i + 1) and index.columns_named(tuple(q.tokens[i : i + 2]))):
+            continue  # "annual subscriptions" (a billing_cycle value), "monthly price" (monthly_price)
         plan.dims.append(Dim("time", grain=GRAINS[m.group(1)]))
         q.claim_match(m, "dim")
     for m in q.search(r"\b(?:(sorted|ordered|ranked|sort|rank) )?(by|per|for each|for every|each|across) "):
@@ -248,6 +252,9 @@ def pass_values(q: Question, index: SchemaIndex, plan: Plan) -> None:
     for words, candidates, i in matches:
         if not all(q.free(j) for j in range(i, i + len(words))):
             continue  # a longer value already claimed these words
+        end = i + len(words)
+        if q.free(end) and any(is_numeric(c) for _, c in index.columns_named(tuple(q.tokens[i : end + 1]))):
+            continue  # "monthly price" is the column monthly_price, not the value 'monthly'
 
         def mention(item: tuple[Table, ColumnInfo, str]) -> int:
             table, col, _ = item
@@ -275,10 +282,10 @@ def pass_flags(q: Question, index: SchemaIndex, plan: Plan) -> None:
         if not q.free(i):
             continue
         for word, table, col in sorted(flags, key=lambda f: -len(set(f[1].words) & mentioned)):
-            if token == word:
+            if singular(token) == singular(word):
                 negate = q.free(i - 1) and q.tokens[i - 1] in NEGATORS
                 q.claim(i - negate, i + 1, "value")
-            elif token in (f"in{word}", f"un{word}", f"non{word}"):
+            elif singular(token) in (f"in{word}", f"un{word}", f"non{word}", f"non-{word}"):
                 negate = True
                 q.claim(i, i + 1, "value")
             else:
@@ -302,6 +309,12 @@ def pass_compare(q: Question, index: SchemaIndex, plan: Plan) -> None:
                     target = found[0]
                     q.claim(start - n, start, "column")
                     break
+        for n in (3, 2, 1):  # "with more than 500 employees" (employee_count)
+            if target is None and all(q.free(j) for j in range(after, after + n)) and after + n <= len(q.tokens):
+                found = [tc for tc in index.columns_named(tuple(q.tokens[after : after + n])) if is_numeric(tc[1])]
+                if found:
+                    target = found[0]
+                    q.claim(after, after + n, "column")
         value = m.group(2)
         plan.filters.append(Filter(*(target or (None, None)), values=[value], op=COMPARE[m.group(1)]))
         q.claim_match(m, "compare")
@@ -364,11 +377,11 @@ def parse(question: str, index: SchemaIndex, today: date) -> tuple[Plan, Questio
 def pass_date_words(q: Question, index: SchemaIndex, plan: Plan) -> None:
     """Words naming the event a date phrase is about: "closed last week" dates by closed_at,
     "hired in 2024" by hire_date (see SchemaIndex.date_column)."""
-    if plan.date is None and not any(d.kind == "time" for d in plan.dims):
+    if plan.date is None and plan.recency is None and not any(d.kind == "time" for d in plan.dims):
         return
     names = {w for t in index.tables for c in t.info.columns if is_date(c) for w in date_words(t, c)}
     for i, token in enumerate(q.tokens):
-        if q.roles[i] != "date" and token not in STOPWORDS and any(same_stem(token, w) for w in names):
+        if q.roles[i] != "date" and any(same_stem(token, w) for w in names):
             plan.date_words.append(token)
             if q.free(i):
                 q.claim(i, i + 1, "date column")
