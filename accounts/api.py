@@ -15,6 +15,7 @@ from accounts import selectors, services
 from accounts.models import ApiKey
 from config.api import request_api_key
 from config.errors import NotFound, Unauthorized
+from config.inputs import IdField
 from config.pagination import EnvelopePagination
 from config.responses import envelope
 
@@ -75,7 +76,7 @@ class ApiKeyOut(serializers.ModelSerializer):
 
 class ApiKeyIn(serializers.Serializer):
     name = serializers.CharField(max_length=100)
-    workspace_id = serializers.IntegerField(required=False, allow_null=True)
+    workspace_id = IdField(required=False, allow_null=True)
 
 
 class ApiKeyListCreateView(APIView):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from django.db.models import Q
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -14,18 +13,9 @@ from accounts.models import Role
 from analytics import selectors
 from config.api import request_api_key
 from config.errors import Forbidden
+from config.inputs import int_param
 from config.responses import envelope
 from prompts.models import PromptExecution
-
-
-def _int_param(request: Request, name: str) -> int | None:
-    raw = request.query_params.get(name)
-    if raw in (None, ""):
-        return None
-    try:
-        return int(raw)
-    except ValueError:
-        raise serializers.ValidationError({name: ["An integer is required."]}) from None
 
 
 class QueryAnalyticsView(APIView):
@@ -44,7 +34,7 @@ class QueryAnalyticsView(APIView):
         params = request.query_params
         window = selectors.window_for(params.get("period"), params.get("from"), params.get("to"))
         api_key = request_api_key(request)
-        workspace_id = _int_param(request, "workspace_id")
+        workspace_id = int_param(request, "workspace_id")
         if workspace_id is not None:
             memberships = [
                 account_selectors.membership_get(user=request.user, workspace_id=workspace_id, api_key=api_key)
@@ -57,12 +47,12 @@ class QueryAnalyticsView(APIView):
         qs = PromptExecution.objects.filter(
             Q(workspace_id__in=admin_ws) | Q(workspace_id__in=member_ws, user_id=request.user.id)
         )
-        user_id = _int_param(request, "user_id")
+        user_id = int_param(request, "user_id")
         if user_id is not None:
             if not admin_ws:
                 raise Forbidden("Only workspace admins may filter analytics by user")
             qs = qs.filter(user_id=user_id, workspace_id__in=admin_ws)
-        data_source_id = _int_param(request, "data_source_id")
+        data_source_id = int_param(request, "data_source_id")
         if data_source_id is not None:
             qs = qs.filter(data_sources__id=data_source_id)
         body = selectors.query_analytics(qs, window)

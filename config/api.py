@@ -4,10 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.urls import URLPattern, path
+from django.urls import URLPattern, path, register_converter
 from rest_framework.request import Request
 
 from accounts.models import ApiKey
+from config.inputs import IdConverter
+
+# `<id:name>` in every route that takes an id: every urls.py imports `both` from here, so the
+# converter is registered before any of them builds a route.
+register_converter(IdConverter, "id")
 
 
 def both(route: str, view: Any, name: str) -> list[URLPattern]:

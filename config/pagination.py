@@ -11,22 +11,13 @@ from rest_framework.pagination import BasePagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from config.inputs import ID_MAX, int_param
 from config.responses import envelope
 
 
-def _positive_int(request: Request, name: str, default: int, maximum: int | None = None) -> int:
-    raw = request.query_params.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ValidationError({name: [f"A positive integer is required, got {raw!r}."]}) from None
-    if value < 1:
-        raise ValidationError({name: ["Must be at least 1."]})
-    if maximum is not None and value > maximum:
-        raise ValidationError({name: [f"Must be at most {maximum}."]})
-    return value
+def _positive_int(request: Request, name: str, default: int, maximum: int = ID_MAX) -> int:
+    value = int_param(request, name, maximum=maximum)
+    return default if value is None else value
 
 
 class PageWindow:

@@ -196,6 +196,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # `<id:…>` path ids (config.inputs.IdConverter): 1..2^63-1.
+    "PATH_CONVERTER_OVERRIDES": {"id": {"type": "integer", "format": "int64", "minimum": 1}},
     "TAGS": [
         {"name": "auth", "description": "Tokens, API keys and the current user"},
         {"name": "data-sources", "description": "Data sources, schema discovery and catalog"},

@@ -13,6 +13,7 @@ from rest_framework.views import APIView
 
 from accounts import selectors as account_selectors
 from config.api import request_api_key
+from config.inputs import IdField, int_param
 from config.pagination import EnvelopePagination
 from config.responses import envelope
 from connectors import selectors, services
@@ -36,7 +37,7 @@ class ConnectionIn(serializers.Serializer):
 class DataSourceIn(serializers.Serializer):
     name = serializers.CharField(max_length=200)
     connector_type = serializers.ChoiceField(choices=ConnectorType.choices)
-    workspace_id = serializers.IntegerField(required=False, allow_null=True)
+    workspace_id = IdField(required=False, allow_null=True)
     alias = serializers.RegexField(
         r"^[a-z][a-z0-9_]{0,62}$",
         required=False,
@@ -133,11 +134,9 @@ class DataSourceListView(APIView):
     def get(self, request: Request) -> Response:
         qs = selectors.data_sources_visible(user=request.user, api_key=request_api_key(request))
         params = request.query_params
-        if params.get("workspace_id"):
-            try:
-                qs = qs.filter(workspace_id=int(params["workspace_id"]))
-            except ValueError:
-                raise serializers.ValidationError({"workspace_id": ["An integer is required."]}) from None
+        workspace_id = int_param(request, "workspace_id")
+        if workspace_id is not None:
+            qs = qs.filter(workspace_id=workspace_id)
         if params.get("connector_type"):
             if params["connector_type"] not in ConnectorType.values:
                 raise serializers.ValidationError({"connector_type": [f"One of {', '.join(ConnectorType.values)}."]})

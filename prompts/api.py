@@ -13,6 +13,7 @@ from rest_framework.views import APIView
 from accounts import selectors as account_selectors
 from accounts.authentication import HOT_PATH_AUTHENTICATION
 from config.api import request_api_key
+from config.inputs import IdField, StrictBooleanField, StrictCharField
 from config.responses import envelope
 from prompts import selectors, services
 from prompts.models import ExecutionStatus, PromptExecution
@@ -21,20 +22,16 @@ TAGS = ["prompt-studio"]
 
 
 class ExecutePromptIn(serializers.Serializer):
-    prompt_text = serializers.CharField(min_length=1, max_length=10_000)
-    workspace_id = serializers.IntegerField(required=False, allow_null=True)
-    selected_data_source_ids = serializers.ListField(
-        child=serializers.IntegerField(min_value=1), min_length=1, max_length=20
-    )
+    prompt_text = StrictCharField(min_length=1, max_length=10_000)
+    workspace_id = IdField(required=False, allow_null=True)
+    selected_data_source_ids = serializers.ListField(child=IdField(), min_length=1, max_length=20)
     selected_schema_names = serializers.ListField(
-        child=serializers.CharField(max_length=255), required=False, default=list, max_length=50
+        child=StrictCharField(max_length=255), required=False, default=list, max_length=50
     )
-    name = serializers.CharField(required=False, allow_blank=True, max_length=200, default="")
-    save_prompt = serializers.BooleanField(required=False, default=False)
-    ai_model = serializers.CharField(required=False, allow_null=True, allow_blank=True, max_length=100)
-    tags = serializers.ListField(
-        child=serializers.CharField(max_length=50), required=False, default=list, max_length=20
-    )
+    name = StrictCharField(required=False, allow_blank=True, max_length=200, default="")
+    save_prompt = StrictBooleanField(required=False, default=False)
+    ai_model = StrictCharField(required=False, allow_null=True, allow_blank=True, max_length=100)
+    tags = serializers.ListField(child=StrictCharField(max_length=50), required=False, default=list, max_length=20)
 
 
 def execution_body(execution: PromptExecution) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from django.db import connection
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from analytics.selectors import parse_moment
+from config.inputs import ID_MAX
 from prompts.models import ExecutionStatus, Prompt, PromptExecution, PromptStatus
 
 TRUE_VALUES = {"true", "1", "yes", "on"}
@@ -43,6 +44,15 @@ class StrictBooleanFilter(django_filters.BooleanFilter):
     field_class = StrictBooleanField
 
 
+class IdFilter(django_filters.Filter):
+    """An id in 1..ID_MAX: "1.5", "0" or an id no column can hold is an error naming the filter."""
+
+    field_class = forms.IntegerField
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, min_value=1, max_value=ID_MAX, **kwargs)
+
+
 class MomentField(forms.CharField):
     """An ISO 8601 datetime or date; a bare date covers the whole day (`end` picks its last instant)."""
 
@@ -66,14 +76,14 @@ class MomentFilter(django_filters.Filter):
 
 class HistoryFilter(django_filters.FilterSet):
     status = django_filters.ChoiceFilter(choices=ExecutionStatus.choices)
-    data_source_id = django_filters.NumberFilter(method="filter_data_source")
+    data_source_id = IdFilter(method="filter_data_source")
     ai_model = django_filters.CharFilter(field_name="ai_model")
     model = django_filters.CharFilter(field_name="ai_model")
     tag = django_filters.CharFilter(method="filter_tag")
     q = django_filters.CharFilter(method="filter_q")
     saved = StrictBooleanFilter(field_name="prompt", lookup_expr="isnull", exclude=True)
     error_code = django_filters.CharFilter(field_name="error_code")
-    template_id = django_filters.NumberFilter(field_name="template_id")
+    template_id = IdFilter(field_name="template_id")
 
     class Meta:
         model = PromptExecution
@@ -85,13 +95,11 @@ class HistoryFilter(django_filters.FilterSet):
         self.filters["from"] = MomentFilter(field_name="created_at", lookup_expr="gte")
         self.filters["to"] = MomentFilter(field_name="created_at", lookup_expr="lte", end=True)
 
-    def filter_data_source(self, queryset: QuerySet, name: str, value: Any) -> QuerySet:
+    def filter_data_source(self, queryset: QuerySet, name: str, value: int) -> QuerySet:
         # EXISTS rather than a join: a run over several sources stays one row, with no DISTINCT
         # (which would defeat the history index and sort the caller's whole history).
         through = PromptExecution.data_sources.through
-        return queryset.filter(
-            Exists(through.objects.filter(promptexecution_id=OuterRef("pk"), datasource_id=int(value)))
-        )
+        return queryset.filter(Exists(through.objects.filter(promptexecution_id=OuterRef("pk"), datasource_id=value)))
 
     def filter_tag(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
         return queryset.filter(json_list_contains("tags", value))

@@ -15,6 +15,7 @@ from accounts import selectors as account_selectors
 from accounts.models import Membership
 from analytics.selectors import parse_moment, prompt_analytics, window_for
 from config.api import request_api_key
+from config.inputs import IdField, StrictBooleanField, StrictCharField, int_param
 from config.pagination import EnvelopePagination
 from config.responses import envelope
 from prompts import selectors, services
@@ -109,39 +110,32 @@ class HistoryClearView(APIView):
                 raise serializers.ValidationError({"before": [str(exc)]}) from None
         memberships = account_selectors.memberships_for(user=request.user, api_key=request_api_key(request))
         workspace_ids = [m.workspace_id for m in memberships]
-        if request.query_params.get("workspace_id"):
-            try:
-                wanted = int(request.query_params["workspace_id"])
-            except ValueError:
-                raise serializers.ValidationError({"workspace_id": ["An integer is required."]}) from None
+        wanted = int_param(request, "workspace_id")
+        if wanted is not None:
             workspace_ids = [w for w in workspace_ids if w == wanted]
         cleared = services.history_clear(user_id=request.user.id, workspace_ids=workspace_ids, before=before)
         return envelope({"cleared": cleared}, f"Cleared {cleared} execution(s) from history")
 
 
 class PromptIn(serializers.Serializer):
-    prompt_text = serializers.CharField(min_length=1, max_length=10_000)
-    workspace_id = serializers.IntegerField(required=False, allow_null=True)
-    data_source_ids = serializers.ListField(child=serializers.IntegerField(min_value=1), min_length=1, max_length=20)
-    schema_names = serializers.ListField(child=serializers.CharField(max_length=255), required=False, default=list)
-    name = serializers.CharField(required=False, allow_blank=True, max_length=200, default="")
-    tags = serializers.ListField(
-        child=serializers.CharField(max_length=50), required=False, default=list, max_length=20
-    )
-    ai_model = serializers.CharField(required=False, allow_null=True, allow_blank=True, max_length=100)
-    is_shared = serializers.BooleanField(required=False, default=False)
+    prompt_text = StrictCharField(min_length=1, max_length=10_000)
+    workspace_id = IdField(required=False, allow_null=True)
+    data_source_ids = serializers.ListField(child=IdField(), min_length=1, max_length=20)
+    schema_names = serializers.ListField(child=StrictCharField(max_length=255), required=False, default=list)
+    name = StrictCharField(required=False, allow_blank=True, max_length=200, default="")
+    tags = serializers.ListField(child=StrictCharField(max_length=50), required=False, default=list, max_length=20)
+    ai_model = StrictCharField(required=False, allow_null=True, allow_blank=True, max_length=100)
+    is_shared = StrictBooleanField(required=False, default=False)
 
 
 class PromptPatch(serializers.Serializer):
-    prompt_text = serializers.CharField(min_length=1, max_length=10_000, required=False)
-    data_source_ids = serializers.ListField(
-        child=serializers.IntegerField(min_value=1), min_length=1, max_length=20, required=False
-    )
-    schema_names = serializers.ListField(child=serializers.CharField(max_length=255), required=False)
-    name = serializers.CharField(required=False, allow_blank=True, max_length=200)
-    tags = serializers.ListField(child=serializers.CharField(max_length=50), required=False, max_length=20)
-    ai_model = serializers.CharField(required=False, allow_null=True, allow_blank=True, max_length=100)
-    is_shared = serializers.BooleanField(required=False)
+    prompt_text = StrictCharField(min_length=1, max_length=10_000, required=False)
+    data_source_ids = serializers.ListField(child=IdField(), min_length=1, max_length=20, required=False)
+    schema_names = serializers.ListField(child=StrictCharField(max_length=255), required=False)
+    name = StrictCharField(required=False, allow_blank=True, max_length=200)
+    tags = serializers.ListField(child=StrictCharField(max_length=50), required=False, max_length=20)
+    ai_model = StrictCharField(required=False, allow_null=True, allow_blank=True, max_length=100)
+    is_shared = StrictBooleanField(required=False)
 
 
 def prompt_item(prompt: Prompt) -> dict[str, Any]:

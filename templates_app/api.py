@@ -14,6 +14,7 @@ from rest_framework.views import APIView
 from accounts import selectors as account_selectors
 from accounts.models import Membership
 from config.api import request_api_key
+from config.inputs import IdField, StrictBooleanField, StrictCharField, int_param
 from config.pagination import EnvelopePagination
 from config.responses import envelope
 from prompts.api import execution_body
@@ -34,15 +35,15 @@ class ParameterSerializer(serializers.Serializer):
 
 
 class TemplateIn(serializers.Serializer):
-    name = serializers.CharField(max_length=200)
-    description = serializers.CharField(required=False, allow_blank=True, default="")
+    name = StrictCharField(max_length=200)
+    description = StrictCharField(required=False, allow_blank=True, default="")
     category = serializers.SlugRelatedField(
         slug_field="slug", queryset=TemplateCategory.objects.all(), required=False, allow_null=True
     )
-    template_text = serializers.CharField(min_length=1, max_length=10_000)
+    template_text = StrictCharField(min_length=1, max_length=10_000)
     parameters = ParameterSerializer(many=True, required=False, default=list)
-    is_public = serializers.BooleanField(required=False, default=False)
-    workspace_id = serializers.IntegerField(required=False, allow_null=True)
+    is_public = StrictBooleanField(required=False, default=False)
+    workspace_id = IdField(required=False, allow_null=True)
 
 
 class TemplatePatch(TemplateIn):
@@ -84,24 +85,17 @@ class TemplateOut(serializers.ModelSerializer):
 
 
 class TemplateExecuteIn(serializers.Serializer):
-    workspace_id = serializers.IntegerField(required=False, allow_null=True)
-    selected_data_source_ids = serializers.ListField(
-        child=serializers.IntegerField(min_value=1), min_length=1, max_length=20
-    )
-    selected_schema_names = serializers.ListField(
-        child=serializers.CharField(max_length=255), required=False, default=list
-    )
+    workspace_id = IdField(required=False, allow_null=True)
+    selected_data_source_ids = serializers.ListField(child=IdField(), min_length=1, max_length=20)
+    selected_schema_names = serializers.ListField(child=StrictCharField(max_length=255), required=False, default=list)
     parameters = serializers.DictField(required=False, default=dict)
-    save_prompt = serializers.BooleanField(required=False, default=False)
-    ai_model = serializers.CharField(required=False, allow_null=True, allow_blank=True, max_length=100)
+    save_prompt = StrictBooleanField(required=False, default=False)
+    ai_model = StrictCharField(required=False, allow_null=True, allow_blank=True, max_length=100)
 
 
 def _membership(request: Request, workspace_id: int | None = None) -> Membership:
-    if workspace_id is None and request.query_params.get("workspace_id"):
-        try:
-            workspace_id = int(request.query_params["workspace_id"])
-        except ValueError:
-            raise serializers.ValidationError({"workspace_id": ["An integer is required."]}) from None
+    if workspace_id is None:
+        workspace_id = int_param(request, "workspace_id")
     return account_selectors.membership_resolve(
         user=request.user, workspace_id=workspace_id, api_key=request_api_key(request)
     )

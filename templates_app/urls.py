@@ -3,6 +3,6 @@ from templates_app import api
 
 urlpatterns = [
     *both("prompt-templates", api.TemplateListView.as_view(), "prompt-templates"),
-    *both("prompt-templates/<int:template_id>", api.TemplateDetailView.as_view(), "prompt-template"),
-    *both("prompt-templates/<int:template_id>/execute", api.TemplateExecuteView.as_view(), "prompt-template-execute"),
+    *both("prompt-templates/<id:template_id>", api.TemplateDetailView.as_view(), "prompt-template"),
+    *both("prompt-templates/<id:template_id>/execute", api.TemplateExecuteView.as_view(), "prompt-template-execute"),
 ]
