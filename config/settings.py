@@ -228,6 +228,9 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "processed_folder": str(BROKER_DIR / "processed"),
         "control_folder": str(BROKER_DIR / "control"),
         "store_processed": False,
+        # kombu polls a folder once a second by default: each queue hop of an execution waited up to
+        # that long (a demo question took ~2 s for ~25 ms of work). A listing of a small folder is cheap.
+        "polling_interval": env_int("CELERY_FILESYSTEM_POLL_MS", 50, minimum=10) / 1000,
     }
 else:
     # Redis re-delivers an unacknowledged message after visibility_timeout: it must exceed every
