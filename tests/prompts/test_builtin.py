@@ -611,6 +611,21 @@ def test_a_person_whose_name_is_pii_is_shown_and_grouped_by_key(demo):
     assert rows(path, answer.sql) == rows(path, reference)
 
 
+@pytest.mark.parametrize(
+    ("question", "reference"),
+    [
+        ("What is the earliest ticket created at?", "SELECT MIN(created_at) FROM tickets"),
+        ("latest closed at of urgent tickets", "SELECT MAX(closed_at) FROM tickets WHERE priority = 'urgent'"),
+        ("the most recent ticket", "SELECT * FROM tickets ORDER BY created_at DESC LIMIT 1"),
+        ("the most recent tickets", "SELECT * FROM tickets ORDER BY created_at DESC LIMIT 10"),
+    ],
+)
+def test_latest_of_a_date_is_its_max_and_the_latest_row_is_one_row(helpdesk, question, reference):
+    path, _ = helpdesk
+    answer = ask_helpdesk(helpdesk, question)
+    assert rows(path, answer.sql) == rows(path, reference), f"{question!r} -> {answer.sql}"
+
+
 def test_latest_with_a_measure_is_refused(helpdesk):
     with pytest.raises(BuiltinCannotAnswer, match="'latest' / 'oldest' lists rows"):
         ask_helpdesk(helpdesk, "latest tickets by priority")

@@ -124,8 +124,9 @@ def _subject(q: Question, index: SchemaIndex, start: int, plan: Plan) -> None:
             return
 
 
-def pass_recency(q: Question, plan: Plan) -> None:
-    """ "the 5 most recent orders", "latest 10 tickets", "last 3 invoices", "oldest customers": rows by date."""
+def pass_recency(q: Question, index: SchemaIndex, plan: Plan) -> None:
+    """ "the 5 most recent orders", "latest 10 tickets", "last 3 invoices", "oldest customers": rows by
+    date ("the most recent order": one); "the earliest order date": that date, MIN / MAX."""
     recent = r"(most recently|most recent|latest|newest|oldest|earliest)"
     patterns = [rf"\b(?:{NUMBER} )?{recent}(?: {NUMBER})?\b", rf"\b(last|first) {NUMBER}\b"]
     for pattern in patterns:
@@ -133,10 +134,29 @@ def pass_recency(q: Question, plan: Plan) -> None:
             groups = [g for g in m.groups() if g]
             count = next((number(g) for g in groups if re.fullmatch(NUMBER, g)), None)
             word = next(g for g in groups if not re.fullmatch(NUMBER, g))
-            plan.limit = count or 10
-            plan.recency = "asc" if word in ("oldest", "earliest", "first") else "desc"
+            oldest = word in ("oldest", "earliest", "first")
             q.claim_match(m, "limit")
+            end = q.span(m)[1]
+            if count is None and _date_aggregate(q, index, plan, end, "min" if oldest else "max"):
+                return
+            following = q.tokens[end] if q.free(end) else ""
+            plan.limit = count or (1 if following and singular(following) == following else 10)
+            plan.recency = "asc" if oldest else "desc"
             return
+
+
+def _date_aggregate(q: Question, index: SchemaIndex, plan: Plan, start: int, agg: str) -> bool:
+    """ "latest order date": MAX of the date column the words after `start` name."""
+    for n in (3, 2, 1):
+        if start + n <= len(q.tokens) and all(q.free(j) for j in range(start, start + n)):
+            found = [(t, c) for t, c in index.columns_named(tuple(q.tokens[start : start + n])) if is_date(c)]
+            if found:
+                table, col = found[0]
+                _set_metric(plan, Metric("column", table, col, word=col.name))
+                plan.aggs.append(agg)
+                q.claim(start, start + n, "metric")
+                return True
+    return False
 
 
 def pass_ranking(q: Question, index: SchemaIndex, plan: Plan) -> None:
@@ -363,7 +383,7 @@ def parse(question: str, index: SchemaIndex, today: date) -> tuple[Plan, Questio
     q = Question(question)
     plan = Plan(date=find_date_range(q, today))
     pass_direction(q, plan)
-    pass_recency(q, plan)
+    pass_recency(q, index, plan)
     pass_ranking(q, index, plan)
     pass_by(q, index, plan)
     pass_values(q, index, plan)
