@@ -626,6 +626,22 @@ def test_latest_of_a_date_is_its_max_and_the_latest_row_is_one_row(helpdesk, que
     assert rows(path, answer.sql) == rows(path, reference), f"{question!r} -> {answer.sql}"
 
 
+def test_a_date_phrase_dates_the_event_table_the_question_names(demo, helpdesk):
+    """ "customers who placed an order last month" counts customers by their orders' date, not by when
+    the customer was created; each customer once."""
+    assert_same_result(
+        demo,
+        "How many customers placed an order last month?",
+        "SELECT COUNT(DISTINCT customer_id) FROM orders WHERE order_date >= '2025-10-01' AND order_date < '2025-11-01'",
+    )
+    path, _ = helpdesk
+    answer = ask_helpdesk(helpdesk, "How many agents had tickets yesterday?")
+    reference = (
+        "SELECT COUNT(DISTINCT agent_id) FROM tickets WHERE created_at >= '2025-06-17' AND created_at < '2025-06-18'"
+    )
+    assert rows(path, answer.sql) == rows(path, reference), answer.sql
+
+
 def test_latest_with_a_measure_is_refused(helpdesk):
     with pytest.raises(BuiltinCannotAnswer, match="'latest' / 'oldest' lists rows"):
         ask_helpdesk(helpdesk, "latest tickets by priority")

@@ -83,11 +83,34 @@ def _joins(index: SchemaIndex, base: Table, plan: Plan, dims: list[Dim], federat
         if not joins.reach(table):
             return None
     if plan.date is not None or any(d.kind == "time" for d in dims):
+        joins.dated = _dated_table(index, base, plan)
         source = joins.date_source()
         if source is None:
             return None
         joins.reach(source[0])
     return joins
+
+
+def _dated_table(index: SchemaIndex, base: Table, plan: Plan) -> Table | None:
+    """The table a date phrase dates when it is not the base's own: one whose date the question
+    names ("departments that hired employees last year"), else another table the question names on
+    the many side of the base ("customers who placed an order last month": the order's date)."""
+
+    def named(table: Table) -> bool:
+        words = [w for c in table.info.columns if is_date(c) for w in date_words(table, c)]
+        return any(same_stem(w, h) for w in words for h in plan.date_words)
+
+    if named(base):
+        return None
+    others = [t for t in dict.fromkeys(plan.entities) if t.key != base.key and index.date_column(t) is not None]
+    for table in others:
+        if named(table):
+            return table
+    for table in others:
+        path = index.path(base, table)
+        if path and not all(edge.forward for edge in path):
+            return table
+    return None
 
 
 def build(plan: Plan, index: SchemaIndex, *, federated: bool, dialect: str) -> exp.Select:

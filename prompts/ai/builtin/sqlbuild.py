@@ -35,6 +35,7 @@ class Joins:
     aliases: dict[str, str] = field(default_factory=dict)  # table key -> alias
     edges: list[Edge] = field(default_factory=list)
     fanout: bool = False
+    dated: Table | None = None  # the table a date phrase dates, when not the base's nearest (see _joins)
 
     def __post_init__(self) -> None:
         if not self.aliases:
@@ -91,7 +92,11 @@ class Joins:
         return select
 
     def date_source(self) -> tuple[Table, ColumnInfo] | None:
-        """The base table's date column, else the nearest one along many-to-one hops."""
+        """The base table's date column, else the nearest one along many-to-one hops (or the table
+        chosen as `dated`)."""
+        if self.dated is not None:
+            col = self.index.date_column(self.dated)
+            return (self.dated, col) if col is not None else None
         seen = {self.base.key}
         frontier = [self.base]
         while frontier:
