@@ -667,6 +667,9 @@ def saas(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, SourceCatalog]
                                     plan_id INTEGER NOT NULL REFERENCES plans (plan_id), billing_cycle TEXT NOT NULL,
                                     is_trial BOOLEAN NOT NULL, duration_months INTEGER NOT NULL,
                                     mrr NUMERIC NOT NULL, started_at TIMESTAMP NOT NULL);
+        CREATE TABLE payments (payment_id INTEGER PRIMARY KEY,
+                               subscription_id INTEGER NOT NULL REFERENCES subscriptions (subscription_id),
+                               amount NUMERIC NOT NULL, method TEXT NOT NULL, paid_on TEXT NOT NULL);
         """
     )
     conn.executemany("INSERT INTO plans VALUES (?, ?, ?)", [(1, "Basic", 49), (2, "Team", 199), (3, "Scale", 990)])
@@ -686,6 +689,14 @@ def saas(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, SourceCatalog]
              [49, 199, 990][i % 3] * (1 + i % 4),
              f"{date.fromordinal(date(2024, 1, 1).toordinal() + (i * 7) % 366)} 09:30:00")
             for i in range(1, 501)
+        ],
+    )  # fmt: skip
+    conn.executemany(
+        "INSERT INTO payments VALUES (?, ?, ?, ?, ?)",
+        [
+            (i, 1 + i % 500, 10 + (i * 31) % 400, ["credit card", "bank transfer"][i % 2],
+             date.fromordinal(date(2024, 1, 1).toordinal() + (i * 11) % 500).isoformat())
+            for i in range(1, 801)
         ],
     )  # fmt: skip
     conn.commit()
@@ -716,6 +727,11 @@ def saas(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, SourceCatalog]
         ("How many non-trial subscriptions?", "SELECT COUNT(*) FROM subscriptions WHERE NOT is_trial"),
         ("How many accounts with more than 500 employees?", "SELECT COUNT(*) FROM accounts WHERE employee_count > 500"),
         ("What is the maximum subscription duration?", "SELECT MAX(duration_months) FROM subscriptions"),
+        (
+            "Total amount paid by credit card in 2024",
+            "SELECT ROUND(SUM(amount), 2) FROM payments WHERE method = 'credit card' "
+            "AND paid_on >= '2024-01-01' AND paid_on < '2025-01-01'",
+        ),
     ],
 )
 def test_words_shared_by_values_columns_and_grains_are_read_as_the_schema_means_them(saas, question, reference):

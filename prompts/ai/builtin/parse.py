@@ -201,6 +201,8 @@ def pass_by(q: Question, index: SchemaIndex, plan: Plan) -> None:
             continue
         sorting = bool(m.group(1))
         n_used, target = _by_target(index, words, grouping=not sorting)
+        if target is None and not sorting and _names_a_value(index, words):
+            continue  # "paid by credit card": a known value, which pass_values filters on
         if target is None:
             phrase = " ".join(words)
             raise BuiltinCannotAnswer(f"did not find a column or table matching '{phrase}' after '{m.group(2)}'")
@@ -225,6 +227,11 @@ def pass_by(q: Question, index: SchemaIndex, plan: Plan) -> None:
             used = next(n for n in range(len(more), 0, -1) if resolve_dim(index, tuple(more[:n])))
             q.claim(end, end + 1 + used, "dim")
             end += 1 + used
+
+
+def _names_a_value(index: SchemaIndex, words: list[str]) -> bool:
+    found = tuple(singular(w) for w in words)
+    return any(found[: len(value)] == tuple(singular(w) for w in value) for value, *_ in index.values_in())
 
 
 def _by_target(index: SchemaIndex, words: list[str], *, grouping: bool):
@@ -365,6 +372,9 @@ def pass_terms(q: Question, index: SchemaIndex, plan: Plan) -> None:
                     q.claim(i, i + n, "table")
     for i, token in enumerate(q.tokens):
         if q.free(i) and (metric := resolve_metric(index, (token,))):
+            if metric.kind == "money" and plan.metric is not None and i > 0 and q.roles[i - 1] == "metric":
+                q.claim(i, i + 1, "metric")  # "amount paid", "sales revenue": one measure in two words
+                continue
             _set_metric(plan, metric)
             q.claim(i, i + 1, "metric")
     for n in (3, 2, 1):
