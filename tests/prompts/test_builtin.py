@@ -777,6 +777,87 @@ def test_federated_queries_address_alias_schema_table(demo):
     assert "FROM sales.main.orders AS o" in answer.sql
 
 
+@pytest.fixture(scope="module")
+def split_shop(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Path], list[SourceCatalog]]:
+    """Customers and regions in one database, orders in another: no key can be declared across them."""
+    folder = tmp_path_factory.mktemp("split")
+    paths = {"crm": folder / "crm.db", "sales": folder / "sales.db"}
+    crm = sqlite3.connect(paths["crm"])
+    crm.executescript(
+        """
+        CREATE TABLE regions (id INTEGER PRIMARY KEY, name TEXT NOT NULL);
+        CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT NOT NULL, segment TEXT NOT NULL,
+                                region_id INTEGER NOT NULL REFERENCES regions (id));
+        INSERT INTO regions VALUES (1, 'North'), (2, 'South'), (3, 'East');
+        """
+    )
+    crm.executemany(
+        "INSERT INTO customers VALUES (?, ?, ?, ?)",
+        [(i, f"Customer {i}", ["SMB", "Enterprise"][i % 2], 1 + i % 3) for i in range(1, 41)],
+    )
+    crm.commit()
+    crm.close()
+    sales = sqlite3.connect(paths["sales"])
+    sales.execute(
+        "CREATE TABLE orders (order_id INTEGER PRIMARY KEY, customer_id INTEGER NOT NULL, "
+        "total_amount NUMERIC NOT NULL, order_date DATE NOT NULL)"
+    )
+    sales.executemany(
+        "INSERT INTO orders VALUES (?, ?, ?, ?)",
+        [(i, 1 + (i * 7) % 40, 10 + (i * 13) % 500, f"2025-{1 + i % 12:02d}-{1 + i % 28:02d}") for i in range(1, 401)],
+    )
+    sales.commit()
+    sales.close()
+    return paths, [sqlite_catalog(paths["crm"], alias="crm"), sqlite_catalog(paths["sales"], alias="sales")]
+
+
+def federated_rows(paths: dict[str, Path], sql: str) -> list[tuple]:
+    import duckdb
+
+    from connectors.engines.federation import extension_path
+
+    conn = duckdb.connect()
+    try:
+        conn.execute(f"LOAD '{extension_path('sqlite')}'")
+        for alias, path in paths.items():
+            conn.execute(f"ATTACH '{path}' AS {alias} (TYPE sqlite, READ_ONLY)")
+        return [
+            tuple(round(float(v), 2) if isinstance(v, float) else v for v in r) for r in conn.execute(sql).fetchall()
+        ]
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize(
+    ("question", "reference"),
+    [
+        (
+            "total sales by region",
+            "SELECT r.name, ROUND(SUM(o.total_amount), 2) AS s FROM sales.main.orders o "
+            "JOIN crm.main.customers c ON c.id = o.customer_id JOIN crm.main.regions r ON r.id = c.region_id "
+            "GROUP BY r.id, r.name ORDER BY s DESC",
+        ),
+        (
+            "number of orders by customer segment",
+            "SELECT c.segment, COUNT(*) AS n FROM sales.main.orders o "
+            "JOIN crm.main.customers c ON c.id = o.customer_id GROUP BY c.segment ORDER BY n DESC",
+        ),
+        (
+            "revenue from Enterprise customers in the North region",
+            "SELECT ROUND(SUM(o.total_amount), 2) FROM sales.main.orders o JOIN crm.main.customers c "
+            "ON c.id = o.customer_id JOIN crm.main.regions r ON r.id = c.region_id "
+            "WHERE c.segment = 'Enterprise' AND r.name = 'North'",
+        ),
+    ],
+)
+def test_a_federated_question_joins_across_sources_along_thing_id(split_shop, question, reference):
+    paths, catalogs = split_shop
+    answer = generate_sql(question, catalogs=catalogs, dialect="duckdb", today=TODAY, federated=True)
+    assert "crm.main." in answer.sql
+    assert "sales.main.orders" in answer.sql
+    assert federated_rows(paths, answer.sql) == federated_rows(paths, reference), answer.sql
+
+
 def test_a_non_default_schema_is_named(demo):
     _, catalog = demo
     moved = SourceCatalog(

@@ -4,7 +4,8 @@
 phrase name, which columns hold money, dates or labels, which known values (`sample_values`)
 appear in the question, and the shortest foreign-key path between two tables. Declared foreign
 keys are used first; a `<thing>_id` column is also taken to reference the table named `<thing>`
-(singular or plural) when that table has a primary key, because many schemas never declare FKs.
+(singular or plural) when that table has a primary key, because many schemas never declare FKs —
+in its own source first, else in another selected source (a federated join).
 """
 
 from __future__ import annotations
@@ -157,9 +158,13 @@ class SchemaIndex:
         if col.is_primary_key or not col.name.lower().endswith("_id"):
             return None
         stem = col.name.lower()[: -len("_id")]
-        for t in same_source:
+        names = {stem, stem + "s", stem + "es", stem[:-1] + "ies"}
+        # The table of its own source first; else one in another selected source: keys cannot be
+        # declared across databases, and federated questions join orders (PostgreSQL) to customers (SQLite).
+        others = [t for t in self.tables if t.source is not table.source]
+        for t in [*same_source, *others]:
             pk = t.pk()
-            if pk is not None and t.name.lower() in {stem, stem + "s", stem + "es", stem[:-1] + "ies"}:
+            if pk is not None and t.name.lower() in names:
                 return t, pk.name
         return None
 
