@@ -410,6 +410,47 @@ def test_filler_words_do_not_stop_an_answer(demo):
     assert ask(demo, "could you quickly tell me how many orders there are right now").sql.startswith("SELECT COUNT(*)")
 
 
+@pytest.mark.parametrize(
+    ("question", "reference"),
+    [
+        (
+            "revenue by region, status",
+            "SELECT r.name, o.status, ROUND(SUM(o.total_amount), 2) AS s FROM orders o JOIN regions r "
+            "ON r.id = o.region_id GROUP BY r.id, r.name, o.status ORDER BY s DESC",
+        ),
+        (
+            "how much did we sell last month",
+            "SELECT ROUND(SUM(total_amount), 2) FROM orders "
+            "WHERE order_date >= '2025-10-01' AND order_date < '2025-11-01'",
+        ),
+        (
+            "break down revenue by status",
+            "SELECT status, ROUND(SUM(total_amount), 2) AS s FROM orders GROUP BY status ORDER BY s DESC",
+        ),
+        (
+            "compare revenue by status",
+            "SELECT status, ROUND(SUM(total_amount), 2) AS s FROM orders GROUP BY status ORDER BY s DESC",
+        ),
+        ("hey could you tell me how many customers we have", "SELECT COUNT(*) FROM customers"),
+        (
+            "revenue since january",
+            "SELECT ROUND(SUM(total_amount), 2) FROM orders "
+            "WHERE order_date >= '2025-01-01' AND order_date < '2025-11-16'",
+        ),
+        (
+            "how many orders between jan 1 2025 and march 31 2025",
+            "SELECT COUNT(*) FROM orders WHERE order_date >= '2025-01-01' AND order_date < '2025-04-01'",
+        ),
+        (
+            "how many orders so far this year",
+            "SELECT COUNT(*) FROM orders WHERE order_date >= '2025-01-01' AND order_date < '2025-11-16'",
+        ),
+    ],
+)
+def test_it_answers_the_way_people_type(demo, question, reference):
+    assert_same_result(demo, question, reference)
+
+
 # --- a helpdesk: dates kept as text, `<x>_name` labels, namesakes, several dates per table ---------------------
 
 HELPDESK_TODAY = date(2025, 6, 18)  # a Wednesday

@@ -6,9 +6,11 @@ Conventions (all computed from the `today` the caller passes):
   ("last 7 days" with today 2025-11-15 is 2025-11-09 .. 2025-11-15).
 - last|previous week|month|quarter|year: the previous whole calendar period (weeks start Monday).
 - this|current week|month|quarter|year: the whole current calendar period.
-- year|month|quarter to date (ytd, mtd, qtd): the current period up to today.
+- year|month|quarter to date (ytd, mtd, qtd), "so far this year": the current period up to today.
+- since March (the latest March begun) / since March 2024: from its first day up to today.
 - in 2024, in March 2025, in Q3 2024: that calendar period; "in March" is the latest March that has begun.
-- since / after / before / on / between ISO dates; between|from March 2024 and|to May 2024 (whole months).
+- since / after / before / on / between ISO dates; between|from March 2024 and|to May 2024 (whole months);
+  between jan 1 2024 and march 31 2024 (both days included).
 """
 
 from __future__ import annotations
@@ -84,6 +86,16 @@ def _ranges(today: date) -> list[tuple[str, object]]:
         start = date(int(m.group(2)), MONTHS[m.group(1)], 1)
         return start, add_months(date(int(m.group(4)), MONTHS[m.group(3)], 1), 1)
 
+    def since_month(m):
+        start = date(int(m.group(2)) if m.group(2) else today.year, MONTHS[m.group(1)], 1)
+        if not m.group(2) and start > today:
+            start = start.replace(year=today.year - 1)
+        return start, tomorrow
+
+    def day_span(m):
+        start = date(int(m.group(3)), MONTHS[m.group(1)], int(m.group(2)))
+        return start, date(int(m.group(6)), MONTHS[m.group(4)], int(m.group(5))) + timedelta(days=1)
+
     def month_only(m):
         start = date(today.year, MONTHS[m.group(1)], 1)
         if start > today:
@@ -106,7 +118,14 @@ def _ranges(today: date) -> list[tuple[str, object]]:
             rf"\b(?:between|from) ({MONTH_NAMES}) (\d{{4}}) (?:and|to|through|until) ({MONTH_NAMES}) (\d{{4}})\b",
             month_span,
         ),
+        (
+            rf"\b(?:between|from) ({MONTH_NAMES}) (\d{{1,2}}),? (\d{{4}}) (?:and|to|through|until) "
+            rf"({MONTH_NAMES}) (\d{{1,2}}),? (\d{{4}})\b",
+            day_span,
+        ),
         (rf"\b(?:since|after|from) {ISO}\b", lambda m: (iso(m[1]), tomorrow)),
+        (rf"\bsince ({MONTH_NAMES})(?: (\d{{4}}))?\b", since_month),
+        (rf"\bso far this {UNITS}\b|\bthis {UNITS} so far\b", lambda m: (period_start(today, m[1] or m[2]), tomorrow)),
         (rf"\bbefore {ISO}\b", lambda m: (date(1, 1, 1), iso(m[1]))),
         (rf"\b(?:on )?{ISO}\b", lambda m: (iso(m[1]), iso(m[1]) + timedelta(days=1))),
         (r"\btoday\b", lambda m: (today, tomorrow)),

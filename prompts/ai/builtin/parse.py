@@ -218,15 +218,16 @@ def pass_by(q: Question, index: SchemaIndex, plan: Plan) -> None:
         q.claim_match(m, "by")
         q.claim(start, start + n_used, "dim")
         end = start + n_used
-        while isinstance(target, Dim) and q.free(end) and q.tokens[end] in ("and", "then"):
-            more = _span_words(q, end + 1)  # "by region and status"
+        while isinstance(target, Dim) and q.free(end):
+            joined = q.tokens[end] in ("and", "then")  # "by region and status"; "by region, status"
+            more = _span_words(q, end + joined)
             dim = next((d for n in range(len(more), 0, -1) if (d := resolve_dim(index, tuple(more[:n])))), None)
             if dim is None:
                 break
             plan.dims.append(dim)
             used = next(n for n in range(len(more), 0, -1) if resolve_dim(index, tuple(more[:n])))
-            q.claim(end, end + 1 + used, "dim")
-            end += 1 + used
+            q.claim(end, end + joined + used, "dim")
+            end += joined + used
 
 
 def _names_a_value(index: SchemaIndex, words: list[str]) -> bool:

@@ -26,7 +26,8 @@ STOPWORDS = frozenset(
     what's who's how's it's i'd i'm i'll we'd we're let's you're kindly quick quickly now currently
     right ever altogether combined together make makes made come came comes happen happened happens
     occur occurred exist exists existing available recorded registered logged entered stored
-    look looking interested wondering curious able possible one ones""".split()
+    look looking interested wondering curious able possible one ones hey hi hello thanks thank
+    break compare comparing comparison bring brings place places""".split()
 )
 # a question asking to change data: the engine only reads (sources are attached read-only anyway)
 WRITE_WORDS = frozenset(
@@ -58,7 +59,7 @@ SYNONYMS = [
 # words meaning "money" and the column-name fragments that look like money
 MONEY_WORDS = frozenset(
     "sales revenue revenues amount amounts spend spending spent income turnover earnings money value worth "
-    "takings billing billings gmv price prices cost costs paid payment payments".split()
+    "takings billing billings gmv price prices cost costs paid payment payments sell".split()
 )
 MONEY_COLUMN_HINTS = ("amount", "total", "revenue", "sales", "subtotal", "value", "spend", "paid", "payment")
 PRICE_COLUMN_HINTS = ("price", "cost", "fee")
