@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from connectors.models import CatalogTable
 from prompts.models import PromptExecution
 from templates_app.models import PromptTemplate
 from tests.conftest import client_for
@@ -51,7 +52,10 @@ def names(data: dict) -> set[str]:
 
 @pytest.fixture
 def source(member):
-    return DataSourceFactory(workspace=member.workspace)
+    """A discovered source (execute refuses one with no tables); nothing here runs a query on it."""
+    source = DataSourceFactory(workspace=member.workspace, discovery_status="succeeded")
+    CatalogTable.objects.create(data_source=source, schema_name="main", name="orders")
+    return source
 
 
 # --- list / get -----------------------------------------------------------------------------------
