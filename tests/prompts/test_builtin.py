@@ -50,14 +50,17 @@ def rows(path: Path, sql: str) -> list[tuple]:
         conn.close()
 
 
-def ask(demo, question: str, **kwargs) -> BuiltinAnswer:
+def ask(demo, question: str, *, today: date = TODAY, **kwargs) -> BuiltinAnswer:
     _, catalog = demo
-    return generate_sql(question, catalogs=[catalog], dialect="sqlite", today=TODAY, **kwargs)
+    return generate_sql(question, catalogs=[catalog], dialect="sqlite", today=today, **kwargs)
 
 
-def assert_same_result(demo, question: str, reference: str, *, ordered: bool = True) -> BuiltinAnswer:
+def assert_same_result(
+    demo, question: str, reference: str, *, ordered: bool = True, today: date = TODAY
+) -> BuiltinAnswer:
+    """`question` on a (path, catalog) fixture returns what `reference` returns on that database."""
     path, _ = demo
-    answer = ask(demo, question)
+    answer = ask(demo, question, today=today)
     got, want = rows(path, answer.sql), rows(path, reference)
     assert want, f"reference for {question!r} returns no rows: the test data should make it meaningful"
     if not ordered:
@@ -507,7 +510,7 @@ def helpdesk(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, SourceCata
 
 
 def ask_helpdesk(helpdesk, question: str, **kwargs) -> BuiltinAnswer:
-    return generate_sql(question, catalogs=[helpdesk[1]], dialect="sqlite", today=HELPDESK_TODAY, **kwargs)
+    return ask(helpdesk, question, today=HELPDESK_TODAY, **kwargs)
 
 
 @pytest.mark.parametrize(
@@ -539,9 +542,7 @@ def ask_helpdesk(helpdesk, question: str, **kwargs) -> BuiltinAnswer:
     ],
 )
 def test_it_answers_on_dates_kept_as_text_and_the_date_the_question_names(helpdesk, question, reference):
-    path, _ = helpdesk
-    answer = ask_helpdesk(helpdesk, question)
-    assert rows(path, answer.sql) == rows(path, reference), f"{question!r} -> {answer.sql}"
+    answer = assert_same_result(helpdesk, question, reference, today=HELPDESK_TODAY)
     assert answer.confidence == 0.95
     assert answer.assumptions == []
 
@@ -599,9 +600,7 @@ def test_dates_kept_as_text_are_cast_where_text_and_dates_do_not_compare(helpdes
     ],
 )
 def test_yes_no_columns_filter_by_their_word(helpdesk, question, reference):
-    path, _ = helpdesk
-    answer = ask_helpdesk(helpdesk, question)
-    assert rows(path, answer.sql) == rows(path, reference), f"{question!r} -> {answer.sql}"
+    assert_same_result(helpdesk, question, reference, today=HELPDESK_TODAY)
 
 
 @pytest.mark.parametrize(
@@ -614,9 +613,7 @@ def test_yes_no_columns_filter_by_their_word(helpdesk, question, reference):
     ],
 )
 def test_latest_and_oldest_list_rows_by_their_date(helpdesk, question, reference):
-    path, _ = helpdesk
-    answer = ask_helpdesk(helpdesk, question)
-    assert rows(path, answer.sql) == rows(path, reference), f"{question!r} -> {answer.sql}"
+    assert_same_result(helpdesk, question, reference, today=HELPDESK_TODAY)
 
 
 def test_an_average_per_row_of_the_measures_own_table_is_one_average(demo):
@@ -662,9 +659,7 @@ def test_a_person_whose_name_is_pii_is_shown_and_grouped_by_key(demo):
     ],
 )
 def test_latest_of_a_date_is_its_max_and_the_latest_row_is_one_row(helpdesk, question, reference):
-    path, _ = helpdesk
-    answer = ask_helpdesk(helpdesk, question)
-    assert rows(path, answer.sql) == rows(path, reference), f"{question!r} -> {answer.sql}"
+    assert_same_result(helpdesk, question, reference, today=HELPDESK_TODAY)
 
 
 def test_a_date_phrase_dates_the_event_table_the_question_names(demo, helpdesk):
