@@ -476,11 +476,19 @@ def helpdesk(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, SourceCata
     )
     conn.executemany("INSERT INTO teams VALUES (?, ?)", [(1, "Billing"), (2, "Platform")])
     # two different agents called "Sam Lee": their tickets must not be added up
-    names = ["Sam Lee", "Ada Park", "Sam Lee", "Ivo Berg", "Lia Moss", "Tom Ruiz"]
-    titles = ["Support Engineer", "Team Lead", "Support Engineer", "Support Engineer", "Analyst", "Team Lead"]
-    conn.executemany(
+    names = ["Sam Lee", "Ada Park", "Sam Lee", "Ivo Berg", "Lia Moss", "Tom Ruiz", "Nia Voss"]
+    titles = [
+        "Support Engineer",
+        "Team Lead",
+        "Support Engineer",
+        "Support Engineer",
+        "Analyst",
+        "Team Lead",
+        "Analyst",
+    ]
+    conn.executemany(  # agent 7 is new: no tickets yet
         "INSERT INTO agents VALUES (?, ?, ?, ?, ?)",
-        [(i + 1, names[i], titles[i], 1 + i % 2, int(i not in (2, 5))) for i in range(6)],
+        [(i + 1, names[i], titles[i], 1 + i % 2, int(i not in (2, 5))) for i in range(7)],
     )
     tickets = []
     for i in range(1, 601):
@@ -676,6 +684,22 @@ def test_a_date_phrase_dates_the_event_table_the_question_names(demo, helpdesk):
         "SELECT COUNT(DISTINCT agent_id) FROM tickets WHERE created_at >= '2025-06-17' AND created_at < '2025-06-18'"
     )
     assert rows(path, answer.sql) == rows(path, reference), answer.sql
+
+
+@pytest.mark.parametrize(
+    ("question", "reference"),
+    [
+        ("How many agents have tickets?", "SELECT COUNT(DISTINCT agent_id) FROM tickets"),
+        ("How many agents are there?", "SELECT COUNT(*) FROM agents"),
+        (
+            "number of agents with urgent tickets by job title",
+            "SELECT a.job_title, COUNT(DISTINCT a.agent_id) AS n FROM agents a JOIN tickets t USING (agent_id) "
+            "WHERE t.priority = 'urgent' GROUP BY a.job_title ORDER BY n DESC",
+        ),
+    ],
+)
+def test_counting_x_with_y_counts_only_the_xs_that_have_one(helpdesk, question, reference):
+    assert_same_result(helpdesk, question, reference, today=HELPDESK_TODAY)
 
 
 def test_latest_with_a_measure_is_refused(helpdesk):

@@ -219,6 +219,10 @@ def _choose_base(plan: Plan, index: SchemaIndex, metric: Metric, dims: list[Dim]
         joins = _joins(index, metric.table, plan, dims, federated)
         if joins is None:
             raise BuiltinCannotAnswer(f"cannot join '{metric.table.name}' to what the question groups or filters by")
+        for table in plan.entities:  # "customers with orders": only those that have one (counted once)
+            path = index.path(metric.table, table) if table.key != metric.table.key else None
+            if path and not all(edge.forward for edge in path):
+                joins.reach(table)
         return joins, []
     if metric.kind == "column":
         assert metric.table is not None
