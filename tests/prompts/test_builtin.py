@@ -467,7 +467,8 @@ def helpdesk(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, SourceCata
         """
         CREATE TABLE teams (team_id INTEGER PRIMARY KEY, team_name TEXT NOT NULL);
         CREATE TABLE agents (agent_id INTEGER PRIMARY KEY, agent_name TEXT NOT NULL, job_title TEXT NOT NULL,
-                             team_id INTEGER NOT NULL REFERENCES teams (team_id), is_active INTEGER NOT NULL);
+                             team_id INTEGER NOT NULL REFERENCES teams (team_id), is_active INTEGER NOT NULL,
+                             is_full_time INTEGER NOT NULL);
         CREATE TABLE tickets (ticket_id INTEGER PRIMARY KEY, agent_id INTEGER NOT NULL REFERENCES agents (agent_id),
                               priority TEXT NOT NULL, status TEXT NOT NULL, created_at TEXT NOT NULL, closed_at TEXT);
         CREATE TABLE visits (visit_id INTEGER PRIMARY KEY, agent_id INTEGER NOT NULL REFERENCES agents (agent_id),
@@ -487,8 +488,8 @@ def helpdesk(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, SourceCata
         "Analyst",
     ]
     conn.executemany(  # agent 7 is new: no tickets yet
-        "INSERT INTO agents VALUES (?, ?, ?, ?, ?)",
-        [(i + 1, names[i], titles[i], 1 + i % 2, int(i not in (2, 5))) for i in range(7)],
+        "INSERT INTO agents VALUES (?, ?, ?, ?, ?, ?)",
+        [(i + 1, names[i], titles[i], 1 + i % 2, int(i not in (2, 5)), int(i % 3 != 0)) for i in range(7)],
     )
     tickets = []
     for i in range(1, 601):
@@ -614,6 +615,32 @@ def test_yes_no_columns_filter_by_their_word(helpdesk, question, reference):
 @pytest.mark.parametrize(
     ("question", "reference"),
     [
+        ("How many full-time agents are there?", "SELECT COUNT(*) FROM agents WHERE is_full_time = 1"),
+        ("number of agents that are not full time", "SELECT COUNT(*) FROM agents WHERE is_full_time = 0"),
+        ("How many non-full-time agents?", "SELECT COUNT(*) FROM agents WHERE is_full_time = 0"),
+    ],
+)
+def test_a_yes_no_column_of_several_words(helpdesk, question, reference):
+    assert_same_result(helpdesk, question, reference, today=HELPDESK_TODAY)
+
+
+def test_a_mysql_boolean_is_a_yes_no_column(helpdesk):
+    """MySQL's BOOLEAN is tinyint(1): "escalated tickets" filters on it, it is not a number to count."""
+    tables = [
+        dataclasses.replace(t, columns=(*t.columns, ColumnInfo("escalated", "tinyint(1)")))
+        if t.name == "tickets"
+        else t
+        for t in helpdesk[1].tables
+    ]
+    catalog = dataclasses.replace(helpdesk[1], engine="mysql", tables=tables)
+    sql = generate_sql("How many tickets were not escalated?", catalogs=[catalog], dialect="mysql", today=TODAY).sql
+    assert "WHERE t.escalated = 0" in sql
+    assert sql.startswith("SELECT COUNT(*)")
+
+
+@pytest.mark.parametrize(
+    ("question", "reference"),
+    [
         ("Show me the 5 most recent tickets", "SELECT * FROM tickets ORDER BY created_at DESC LIMIT 5"),
         ("the latest 3 tickets", "SELECT * FROM tickets ORDER BY created_at DESC LIMIT 3"),
         ("last 4 tickets", "SELECT * FROM tickets ORDER BY created_at DESC LIMIT 4"),
@@ -721,6 +748,7 @@ def saas(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, SourceCatalog]
         CREATE TABLE plans (plan_id INTEGER PRIMARY KEY, plan_name TEXT NOT NULL, monthly_price NUMERIC NOT NULL);
         CREATE TABLE accounts (account_id INTEGER PRIMARY KEY, account_name TEXT NOT NULL,
                                employee_count INTEGER NOT NULL, is_partner INTEGER NOT NULL,
+                               is_enterprise INTEGER NOT NULL,
                                registered_on TEXT NOT NULL, founded_on TEXT NOT NULL);
         CREATE TABLE subscriptions (subscription_id INTEGER PRIMARY KEY,
                                     account_id INTEGER NOT NULL REFERENCES accounts (account_id),
@@ -732,11 +760,14 @@ def saas(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, SourceCatalog]
                                amount NUMERIC NOT NULL, method TEXT NOT NULL, paid_on TEXT NOT NULL);
         """
     )
-    conn.executemany("INSERT INTO plans VALUES (?, ?, ?)", [(1, "Basic", 49), (2, "Team", 199), (3, "Scale", 990)])
     conn.executemany(
-        "INSERT INTO accounts VALUES (?, ?, ?, ?, ?, ?)",
+        "INSERT INTO plans VALUES (?, ?, ?)",
+        [(1, "Basic", 49), (2, "Team", 199), (3, "Scale", 990), (4, "Enterprise", 0)],
+    )
+    conn.executemany(
+        "INSERT INTO accounts VALUES (?, ?, ?, ?, ?, ?, ?)",
         [
-            (i, f"Account {i:03d}", (i * 97) % 1200, int(i % 5 == 0),
+            (i, f"Account {i:03d}", (i * 97) % 1200, int(i % 5 == 0), int(i % 9 == 0),
              date.fromordinal(date(2023, 1, 1).toordinal() + (i * 13) % 730).isoformat(),
              date.fromordinal(date(1990, 1, 1).toordinal() + (i * 211) % 9000).isoformat())
             for i in range(1, 201)
@@ -783,6 +814,8 @@ def saas(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, SourceCatalog]
         ),
         ("The 3 most recently registered accounts", "SELECT * FROM accounts ORDER BY registered_on DESC LIMIT 3"),
         ("How many partner accounts?", "SELECT COUNT(*) FROM accounts WHERE is_partner = 1"),
+        # the question names accounts: their yes/no column, not the plan called Enterprise
+        ("How many accounts are not enterprise?", "SELECT COUNT(*) FROM accounts WHERE is_enterprise = 0"),
         ("How many subscriptions are not trials?", "SELECT COUNT(*) FROM subscriptions WHERE NOT is_trial"),
         ("How many non-trial subscriptions?", "SELECT COUNT(*) FROM subscriptions WHERE NOT is_trial"),
         ("How many accounts with more than 500 employees?", "SELECT COUNT(*) FROM accounts WHERE employee_count > 500"),

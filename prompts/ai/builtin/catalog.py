@@ -37,9 +37,9 @@ ISO_DATE_RE = re.compile(r"\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?\
 # the words that make a column name a date's: `created_at`, `hire_date`, `paid_on`, `event_time`
 DATE_NAME_WORDS = frozenset({"date", "at", "on", "time", "timestamp", "datetime", "ts"})
 # words after a column's first word that only qualify it: "duration" names duration_minutes,
-# "insurance" insurance_type, "employees" employee_count
+# "insurance" insurance_type, "employees" employee_count, "tip" tip_amount
 QUALIFIER_WORDS = frozenset(
-    "count number type kind category minutes mins hours hrs seconds secs days weeks months years level".split()
+    "count number type kind category minutes mins hours hrs seconds secs days weeks months years level amount".split()
 )
 LABEL_NAMES = ("name", "title", "label", "full_name", "display_name", "code")
 
@@ -89,13 +89,20 @@ def is_date(col: ColumnInfo) -> bool:
     return bool(DATE_RE.search(col.data_type)) or is_text_date(col)
 
 
-def flag_word(col: ColumnInfo) -> str | None:
-    """What a yes/no column says of a row: `is_active` / `active` (boolean) -> "active",
-    `has_discount` -> "discount"; None for other columns."""
+FLAG_PREFIXES = ("is", "has", "was", "can")
+BOOLEAN_RE = re.compile(r"bool|^tinyint\(1\)|^bit(\(1\))?$", re.IGNORECASE)
+
+
+def flag_words(col: ColumnInfo) -> tuple[str, ...]:
+    """What a yes/no column says of a row: `is_active` / `active` (boolean) -> ("active",),
+    `has_discount` -> ("discount",), `is_full_time` -> ("full", "time"), `was_late` -> ("late",);
+    () for other columns. MySQL's BOOLEAN is tinyint(1)."""
     words = tokenize(col.name)
-    typed = "bool" in col.data_type.lower()
-    named = len(words) == 2 and words[0] in ("is", "has") and (not col.data_type or "int" in col.data_type.lower())
-    return words[-1] if (typed or named) and words else None
+    typed = bool(BOOLEAN_RE.search(col.data_type.strip()))
+    named = len(words) >= 2 and words[0] in FLAG_PREFIXES and (not col.data_type or "int" in col.data_type.lower())
+    if not (typed or named) or not words:
+        return ()
+    return tuple(words[1:]) if words[0] in FLAG_PREFIXES and len(words) > 1 else tuple(words)
 
 
 def is_text_date(col: ColumnInfo) -> bool:
@@ -316,7 +323,8 @@ def _column_keys(table_words: tuple[str, ...], column: str, synonyms: bool) -> f
     """The phrase keys a column answers to: its name, alone or after a word of its table's name
     ("leave days" is leave_request.days); every question asks this of every column: memoized."""
     col_words = tuple(tokenize(column))
-    names = {phrase_key(col_words)} | {phrase_key((word, *col_words)) for word in table_words}
+    names = {phrase_key(col_words), phrase_key((*table_words, *col_words))}
+    names |= {phrase_key((word, *col_words)) for word in table_words}
     if len(col_words) > 1 and set(col_words[1:]) <= QUALIFIER_WORDS:  # "duration" is duration_minutes
         names.add(phrase_key(col_words[:1]))
     if synonyms and len(col_words) == 1:

@@ -69,7 +69,8 @@ def _count_table(plan: Plan) -> Table | None:
     free = [t for t in plan.entities if t.key not in used]
     if not plan.entities and len(filtered) == 1:  # "how many Support Engineers": the value's own table
         return next(f.table for f in plan.filters if f.table is not None)
-    return next((t for t in free if t.key not in filtered), free[0] if free else None)
+    # "how many dine-in orders from Paris restaurants": the first table named is what is counted
+    return free[0] if free else None
 
 
 def _needed(plan: Plan, dims: list[Dim]) -> list[Table]:
@@ -284,7 +285,7 @@ def _where(select: exp.Select, plan: Plan, joins: Joins, columns) -> exp.Select:
             assert f.table is not None
             assert f.column is not None
             yes = f.values == ["true"]
-            if "bool" in f.column.data_type.lower():
+            if "bool" in f.column.data_type.lower():  # tinyint(1) and INTEGER flags compare with 1 / 0
                 truth: exp.Expression = exp.true() if yes else exp.false()
             else:  # an integer 0/1 column: PostgreSQL compares no integer with a boolean
                 truth = exp.Literal.number(int(yes))

@@ -16,7 +16,7 @@ from datetime import date
 from connectors.types import ColumnInfo
 
 from .base import BuiltinCannotAnswer
-from .catalog import SchemaIndex, Table, date_words, flag_word, is_date, is_key, is_numeric, same_stem
+from .catalog import SchemaIndex, Table, date_words, flag_words, is_date, is_key, is_numeric, same_stem
 from .dates import DateRange, find_date_range
 from .sqlbuild import Dim
 from .words import FILTER_WORDS, MONEY_WORDS, NUMBER, Question, number, singular, tokenize
@@ -299,27 +299,53 @@ def pass_values(q: Question, index: SchemaIndex, plan: Plan) -> None:
             plan.filters.append(Filter(table, col, [value], negate))
 
 
-def pass_flags(q: Question, index: SchemaIndex, plan: Plan) -> None:
-    """Yes/no columns: "active products" (is_active true), "inactive" / "not active" / "non active"
-    (false), "orders without discount" (has_discount false)."""
-    flags = [(word, table, col) for table in index.tables for col in table.info.columns if (word := flag_word(col))]
-    if not flags:
-        return
-    mentioned = set(q.tokens)
-    for i, token in enumerate(q.tokens):
-        if not q.free(i):
-            continue
-        for word, table, col in sorted(flags, key=lambda f: -len(set(f[1].words) & mentioned)):
-            if singular(token) == singular(word):
-                negate = q.free(i - 1) and q.tokens[i - 1] in NEGATORS
-                q.claim(i - negate, i + 1, "value")
-            elif singular(token) in (f"in{word}", f"un{word}", f"non{word}", f"non-{word}"):
-                negate = True
-                q.claim(i, i + 1, "value")
-            else:
+def pass_flags(q: Question, index: SchemaIndex, plan: Plan, *, mentioned_tables_only: bool = False) -> None:
+    """Yes/no columns: "active products" (is_active true), "inactive" / "not active" / "non-active"
+    (false), "full-time staff" (is_full_time), "restaurants without a terrace" (has_terrace false).
+    Run first for the tables the question names ("members who are not students": members.is_student
+    before a 'student' value elsewhere), then for the rest."""
+    mentioned = {singular(t) for t in q.tokens}
+    flags = [
+        (words, table, col)
+        for table in index.tables
+        if not mentioned_tables_only or {singular(w) for w in table.words} & mentioned
+        for col in table.info.columns
+        if (words := flag_words(col))
+    ]
+    flags.sort(key=lambda f: (-len(f[0]), -len({singular(w) for w in f[1].words} & mentioned)))
+    for i in range(len(q.tokens)):
+        for words, table, col in flags:
+            n = _flag_at(q, i, words)
+            if n == 0:
                 continue
+            j = i - 1
+            while j >= 0 and q.free(j) and q.tokens[j] in ("a", "an", "the"):
+                j -= 1
+            negate = n < 0 or (q.free(j) and q.tokens[j] in (*NEGATORS, "no"))
+            q.claim(j if negate and n > 0 else i, i + abs(n), "value")
             plan.filters.append(Filter(table, col, ["false" if negate else "true"], op="flag"))
             break
+
+
+def _flag_at(q: Question, i: int, words: tuple[str, ...]) -> int:
+    """How many tokens at i say the flag (negative: its opposite, "inactive"); 0 when they do not."""
+    n = len(words)
+    found = q.tokens[i : i + n]
+    if (
+        len(found) == n
+        and all(q.free(k) for k in range(i, i + n))
+        and ([*found[:-1], singular(found[-1])] == [*words[:-1], singular(words[-1])])
+    ):
+        return n
+    if not q.free(i):
+        return 0
+    token = singular(q.tokens[i])
+    joined = "-".join(words)
+    if token == joined:  # "full-time"
+        return 1
+    if token in (f"in{joined}", f"un{joined}", f"non{joined}", f"non-{joined}"):
+        return -1
+    return 0
 
 
 def pass_compare(q: Question, index: SchemaIndex, plan: Plan) -> None:
@@ -397,6 +423,7 @@ def parse(question: str, index: SchemaIndex, today: date) -> tuple[Plan, Questio
     pass_recency(q, index, plan)
     pass_ranking(q, index, plan)
     pass_by(q, index, plan)
+    pass_flags(q, index, plan, mentioned_tables_only=True)
     pass_values(q, index, plan)
     pass_flags(q, index, plan)
     pass_compare(q, index, plan)
