@@ -836,6 +836,24 @@ def test_words_shared_by_values_columns_and_grains_are_read_as_the_schema_means_
     assert got == want, f"{question!r} -> {answer.sql}"
 
 
+def test_a_row_is_not_dated_by_a_parent_that_is_not_its_header(saas):
+    """Subscriptions without a date of their own are not dated by when their account registered."""
+    path, catalog = saas
+    undated = [
+        dataclasses.replace(t, columns=tuple(c for c in t.columns if c.name != "started_at"))
+        if t.name == "subscriptions"
+        else t
+        for t in catalog.tables
+    ]
+    with pytest.raises(BuiltinCannotAnswer, match="'subscriptions' has no date column for 'last month'"):
+        generate_sql(
+            "How many subscriptions last month?",
+            catalogs=[dataclasses.replace(catalog, tables=undated)],
+            dialect="sqlite",
+            today=SAAS_TODAY,
+        )
+
+
 def test_a_yes_no_column_kept_as_an_integer_is_compared_with_a_number(saas):
     catalog = dataclasses.replace(saas[1], engine="postgres")
     partner = generate_sql("How many partner accounts?", catalogs=[catalog], dialect="postgres", today=SAAS_TODAY)

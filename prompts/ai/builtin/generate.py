@@ -92,6 +92,14 @@ def _joins(index: SchemaIndex, base: Table, plan: Plan, dims: list[Dim], federat
     return joins
 
 
+def _unjoinable(index: SchemaIndex, plan: Plan, table: Table) -> BuiltinCannotAnswer:
+    """Why `table` cannot answer: it has no date for the question's date phrase, or it cannot be
+    joined to what the question groups or filters by."""
+    if plan.date is not None and Joins(index, table, dated=_dated_table(index, table, plan)).date_source() is None:
+        return BuiltinCannotAnswer(f"'{table.name}' has no date column for '{plan.date.phrase}'")
+    return BuiltinCannotAnswer(f"cannot join '{table.name}' to what the question groups or filters by")
+
+
 def _dated_table(index: SchemaIndex, base: Table, plan: Plan) -> Table | None:
     """The table a date phrase dates when it is not the base's own: one whose date the question
     names ("departments that hired employees last year"), else another table the question names on
@@ -219,7 +227,7 @@ def _choose_base(plan: Plan, index: SchemaIndex, metric: Metric, dims: list[Dim]
         assert metric.table is not None
         joins = _joins(index, metric.table, plan, dims, federated)
         if joins is None:
-            raise BuiltinCannotAnswer(f"cannot join '{metric.table.name}' to what the question groups or filters by")
+            raise _unjoinable(index, plan, metric.table)
         for table in plan.entities:  # "customers with orders": only those that have one (counted once)
             path = index.path(metric.table, table) if table.key != metric.table.key else None
             if path and not all(edge.forward for edge in path):
@@ -230,7 +238,7 @@ def _choose_base(plan: Plan, index: SchemaIndex, metric: Metric, dims: list[Dim]
         assert metric.column is not None
         joins = _joins(index, metric.table, plan, dims, federated)
         if joins is None:
-            raise BuiltinCannotAnswer(f"cannot join '{metric.table.name}' to what the question groups or filters by")
+            raise _unjoinable(index, plan, metric.table)
         return joins, [metric.column]
     hints = {t.key for t in plan.entities} | ({metric.table.key} if metric.table else set())
     word = metric.word.split("_")[-1]
@@ -338,7 +346,7 @@ def _rank_rows(plan: Plan, joins: Joins, columns) -> exp.Select:
 def _list_rows(plan: Plan, index: SchemaIndex, table: Table, federated: bool) -> exp.Select:
     joins = _joins(index, table, plan, [], federated)
     if joins is None:
-        raise BuiltinCannotAnswer(f"cannot join '{table.name}' to what the question filters by")
+        raise _unjoinable(index, plan, table)
     select = joins.apply(exp.select(*[joins.col(table, c) for c in table.info.columns]))
     if joins.fanout:
         select = select.distinct()

@@ -11,6 +11,7 @@ from connectors.types import ColumnInfo
 
 from .catalog import Edge, SchemaIndex, Table, is_date, is_text_date, table_expr
 from .dates import DateRange
+from .words import singular
 
 TIME_FORMATS = {"day": "%Y-%m-%d", "week": "%Y-%W", "month": "%Y-%m", "year": "%Y"}
 
@@ -92,26 +93,38 @@ class Joins:
         return select
 
     def date_source(self) -> tuple[Table, ColumnInfo] | None:
-        """The base table's date column, else the nearest one along many-to-one hops (or the table
-        chosen as `dated`)."""
+        """The base table's date column, else its header's: the line tables of an order or invoice
+        (order_items, invoice_lines) are dated by the order or invoice they belong to. Any other
+        parent's date is not the row's (a booking is not dated by when its member joined): None.
+        Or the table chosen as `dated`."""
         if self.dated is not None:
             col = self.index.date_column(self.dated)
             return (self.dated, col) if col is not None else None
-        seen = {self.base.key}
-        frontier = [self.base]
-        while frontier:
-            for table in frontier:
-                col = self.index.date_column(table)
-                if col is not None:
-                    return table, col
-            nxt = []
-            for table in frontier:
-                for edge in self.index.edges[table.key]:
-                    if edge.forward and edge.dst.key not in seen:
-                        seen.add(edge.dst.key)
-                        nxt.append(edge.dst)
-            frontier = nxt
-        return None
+        table = self.base
+        seen = {table.key}
+        while True:
+            col = self.index.date_column(table)
+            if col is not None:
+                return table, col
+            header = next(
+                (
+                    e.dst
+                    for e in self.index.edges[table.key]
+                    if e.forward and e.dst.key not in seen and _is_header(e.dst, table)
+                ),
+                None,
+            )
+            if header is None:
+                return None
+            seen.add(header.key)
+            table = header
+
+
+def _is_header(parent: Table, child: Table) -> bool:
+    """orders is order_items' header (its name starts the child's), invoices invoice_lines'."""
+    return len(child.words) > 1 and [singular(w) for w in parent.words] == [
+        singular(w) for w in child.words[: len(parent.words)]
+    ]
 
 
 def date_literal(day: date) -> exp.Expression:
