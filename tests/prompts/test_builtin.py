@@ -729,6 +729,29 @@ def test_counting_x_with_y_counts_only_the_xs_that_have_one(helpdesk, question, 
     assert_same_result(helpdesk, question, reference, today=HELPDESK_TODAY)
 
 
+@pytest.mark.parametrize(
+    ("question", "reference"),
+    [
+        (
+            "How many tickets by agents of the Billing team?",
+            "SELECT COUNT(*) FROM tickets t JOIN agents a USING (agent_id) JOIN teams tm USING (team_id) "
+            "WHERE tm.team_name = 'Billing'",
+        ),
+        (
+            "How many tickets were handled by Support Engineers?",
+            "SELECT COUNT(*) FROM tickets t JOIN agents a USING (agent_id) WHERE a.job_title = 'Support Engineer'",
+        ),
+        (
+            "How many tickets were closed by Support Engineers?",
+            "SELECT COUNT(*) FROM tickets t JOIN agents a USING (agent_id) "
+            "WHERE a.job_title = 'Support Engineer' AND t.status = 'closed'",
+        ),
+    ],
+)
+def test_by_who_did_it_filters_instead_of_grouping(helpdesk, question, reference):
+    assert_same_result(helpdesk, question, reference, today=HELPDESK_TODAY)
+
+
 def test_latest_with_a_measure_is_refused(helpdesk):
     with pytest.raises(BuiltinCannotAnswer, match="'latest' / 'oldest' lists rows"):
         ask_helpdesk(helpdesk, "latest tickets by priority")

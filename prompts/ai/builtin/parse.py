@@ -32,6 +32,11 @@ GRAINS = {
     "day": "day", "date": "day", "daily": "day", "week": "week", "weekly": "week", "month": "month",
     "monthly": "month", "year": "year", "yearly": "year", "annual": "year", "annually": "year",
 }  # fmt: skip
+# "<verb> by": who did it ("orders placed by enterprise customers"), not "by <dimension>"
+AGENT_VERBS = frozenset(
+    "made placed booked paid sold bought created submitted handled closed opened taken written sent received done "
+    "purchased issued raised filed signed approved rejected assigned owned led taught managed run".split()
+)
 ASCENDING = {"bottom", "worst", "lowest", "smallest", "least", "fewest", "cheapest"}
 NEGATORS = {"not", "excluding", "except", "without", "non", "exclude"}
 BOUNDARY = {"for", "in", "from", "with", "where", "and", "or", "the", "at", "on", "during", "since", "only"}
@@ -200,9 +205,24 @@ def pass_by(q: Question, index: SchemaIndex, plan: Plan) -> None:
         if not words:
             continue
         sorting = bool(m.group(1))
+        by_start = q.span(m, 2)[0]
+        if m.group(2) == "by" and by_start > 0 and q.tokens[by_start - 1] in AGENT_VERBS:
+            if q.free(by_start - 1) and q.tokens[by_start - 1] not in values:  # "closed" may be a status
+                q.claim(by_start - 1, by_start, "stop")
+            continue  # "bookings made by members of X": who did it, not a grouping
         n_used, target = _by_target(index, words, grouping=not sorting)
         if target is None and not sorting and _names_a_value(index, words):
             continue  # "paid by credit card": a known value, which pass_values filters on
+        after = start + n_used
+        if (
+            isinstance(target, tuple)
+            and isinstance(target[1], Dim)
+            and target[1].kind == "table"
+            and q.free(after)
+            and q.tokens[after] in ("of", "in", "from", "at", "with")
+            and _names_a_value(index, [w for w in q.tokens[after + 1 : after + 6] if w not in ("the", "a", "an")])
+        ):
+            continue  # "bookings by members of Riverside Club": a filter on members, not a grouping
         if target is None:
             phrase = " ".join(words)
             raise BuiltinCannotAnswer(f"did not find a column or table matching '{phrase}' after '{m.group(2)}'")
