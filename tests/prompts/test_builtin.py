@@ -752,6 +752,42 @@ def test_by_who_did_it_filters_instead_of_grouping(helpdesk, question, reference
     assert_same_result(helpdesk, question, reference, today=HELPDESK_TODAY)
 
 
+def test_a_join_goes_through_the_table_the_question_names(tmp_path):
+    """Bookings reach clubs through members or through classes (both two hops): "bookings of
+    Riverside members" must count the members' club, not the club where the class is held."""
+    path = tmp_path / "gym.db"
+    conn = sqlite3.connect(path)
+    conn.executescript(
+        """
+        CREATE TABLE clubs (club_id INTEGER PRIMARY KEY, club_name TEXT NOT NULL);
+        CREATE TABLE members (member_id INTEGER PRIMARY KEY, club_id INTEGER NOT NULL REFERENCES clubs (club_id));
+        CREATE TABLE classes (class_id INTEGER PRIMARY KEY, club_id INTEGER NOT NULL REFERENCES clubs (club_id));
+        CREATE TABLE bookings (booking_id INTEGER PRIMARY KEY,
+                               member_id INTEGER NOT NULL REFERENCES members (member_id),
+                               class_id INTEGER NOT NULL REFERENCES classes (class_id));
+        INSERT INTO clubs VALUES (1, 'Riverside'), (2, 'Harbor');
+        """
+    )
+    conn.executemany("INSERT INTO members VALUES (?, ?)", [(i, 1 + i % 2) for i in range(1, 21)])
+    conn.executemany("INSERT INTO classes VALUES (?, ?)", [(i, 1 + (i % 3 == 0)) for i in range(1, 10)])
+    conn.executemany("INSERT INTO bookings VALUES (?, ?, ?)", [(i, 1 + i % 20, 1 + i % 9) for i in range(1, 201)])
+    conn.commit()
+    conn.close()
+    gym = (path, sqlite_catalog(path, alias="gym"))
+    assert_same_result(
+        gym,
+        "How many bookings of Riverside members?",
+        "SELECT COUNT(*) FROM bookings b JOIN members m USING (member_id) JOIN clubs c ON c.club_id = m.club_id "
+        "WHERE c.club_name = 'Riverside'",
+    )
+    assert_same_result(
+        gym,
+        "How many bookings for classes at Riverside?",
+        "SELECT COUNT(*) FROM bookings b JOIN classes k USING (class_id) JOIN clubs c ON c.club_id = k.club_id "
+        "WHERE c.club_name = 'Riverside'",
+    )
+
+
 def test_latest_with_a_measure_is_refused(helpdesk):
     with pytest.raises(BuiltinCannotAnswer, match="'latest' / 'oldest' lists rows"):
         ask_helpdesk(helpdesk, "latest tickets by priority")

@@ -81,6 +81,8 @@ def _needed(plan: Plan, dims: list[Dim]) -> list[Table]:
 def _joins(index: SchemaIndex, base: Table, plan: Plan, dims: list[Dim], federated: bool) -> Joins | None:
     joins = Joins(index, base, federated=federated)
     for table in _needed(plan, dims):
+        for via in _named_on_the_way(index, base, table, plan):
+            joins.reach(via)
         if not joins.reach(table):
             return None
     if plan.date is not None or any(d.kind == "time" for d in dims):
@@ -90,6 +92,22 @@ def _joins(index: SchemaIndex, base: Table, plan: Plan, dims: list[Dim], federat
             return None
         joins.reach(source[0])
     return joins
+
+
+def _named_on_the_way(index: SchemaIndex, base: Table, target: Table, plan: Plan) -> list[Table]:
+    """Tables the question names that lie on a shortest path from base to target: "bookings for
+    Riverside Club members" reaches the club through members, not through the class's club."""
+    direct = index.path(base, target)
+    if not direct:
+        return []
+    found = []
+    for table in plan.entities:
+        if table.key in (base.key, target.key):
+            continue
+        first, rest = index.path(base, table), index.path(table, target)
+        if first and rest is not None and len(first) + len(rest) == len(direct):
+            found.append(table)
+    return found
 
 
 def _unjoinable(index: SchemaIndex, plan: Plan, table: Table) -> BuiltinCannotAnswer:
