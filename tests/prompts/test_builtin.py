@@ -873,6 +873,8 @@ def saas(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, SourceCatalog]
         ),
         ("The 3 most recently registered accounts", "SELECT * FROM accounts ORDER BY registered_on DESC LIMIT 3"),
         ("How many partner accounts?", "SELECT COUNT(*) FROM accounts WHERE is_partner = 1"),
+        ("What is the most expensive plan?", "SELECT * FROM plans ORDER BY monthly_price DESC LIMIT 1"),
+        ("the cheapest plan", "SELECT * FROM plans ORDER BY monthly_price LIMIT 1"),
         # the question names accounts: their yes/no column, not the plan called Enterprise
         ("How many accounts are not enterprise?", "SELECT COUNT(*) FROM accounts WHERE is_enterprise = 0"),
         ("How many subscriptions are not trials?", "SELECT COUNT(*) FROM subscriptions WHERE NOT is_trial"),

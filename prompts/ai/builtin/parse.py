@@ -164,7 +164,24 @@ def _date_aggregate(q: Question, index: SchemaIndex, plan: Plan, start: int, agg
     return False
 
 
+def _priciest(q: Question, index: SchemaIndex, plan: Plan) -> bool:
+    """ "the most expensive menu item", "the cheapest product", "the highest paid employee": that row."""
+    ranked = r"\b(most expensive|priciest|least expensive|cheapest|(?:highest|best|lowest|worst) paid)\b"
+    for m in q.search(ranked):
+        _subject(q, index, q.span(m)[1], plan)
+        if plan.subject is None or plan.subject.kind != "table":
+            plan.subject = None
+            continue
+        plan.limit, plan.descending = 1, m.group(1).split()[0] in ("most", "priciest", "highest", "best")
+        q.claim_match(m, "limit")
+        _set_metric(plan, Metric("money", None, word="paid" if m.group(1).endswith("paid") else "price"))
+        return True
+    return False
+
+
 def pass_ranking(q: Question, index: SchemaIndex, plan: Plan) -> None:
+    if _priciest(q, index, plan):
+        return
     for m in q.search(rf"\b(top|bottom|best|worst|first|highest|lowest|largest|biggest|smallest|limit) {NUMBER}\b"):
         plan.limit, plan.descending = number(m.group(2)), m.group(1) not in ASCENDING
         q.claim_match(m, "limit")

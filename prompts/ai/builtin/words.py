@@ -61,7 +61,9 @@ MONEY_WORDS = frozenset(
     "sales revenue revenues amount amounts spend spending spent income turnover earnings money value worth "
     "takings billing billings gmv price prices cost costs paid payment payments sell".split()
 )
-MONEY_COLUMN_HINTS = ("amount", "total", "revenue", "sales", "subtotal", "value", "spend", "paid", "payment")
+MONEY_COLUMN_HINTS = (
+    "amount", "total", "revenue", "sales", "subtotal", "value", "spend", "paid", "payment", "salary", "wage",
+)  # fmt: skip
 PRICE_COLUMN_HINTS = ("price", "cost", "fee")
 QUANTITY_COLUMN_HINTS = ("quantity", "qty", "units", "count")
 
