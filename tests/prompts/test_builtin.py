@@ -403,7 +403,15 @@ def test_a_word_it_cannot_place_is_refused_and_named_instead_of_dropped(demo, qu
         ask(demo, question)
 
 
-@pytest.mark.parametrize("question", ["Delete all cancelled orders", "update all orders to delivered"])
+@pytest.mark.parametrize(
+    "question",
+    [
+        "Delete all cancelled orders",
+        "update all orders to delivered",
+        "update the total amount of order 5 to 15",
+        "set every order status to shipped",
+    ],
+)
 def test_a_request_to_change_data_is_refused_as_such(demo, question):
     with pytest.raises(BuiltinCannotAnswer, match="asks to change data; Prompt Studio only reads it"):
         ask(demo, question)
@@ -443,6 +451,18 @@ def test_filler_words_do_not_stop_an_answer(demo):
         (
             "how many orders between jan 1 2025 and march 31 2025",
             "SELECT COUNT(*) FROM orders WHERE order_date >= '2025-01-01' AND order_date < '2025-04-01'",
+        ),
+        (
+            "How many orders from January to March 2025?",
+            "SELECT COUNT(*) FROM orders WHERE order_date >= '2025-01-01' AND order_date < '2025-04-01'",
+        ),
+        ("how many orders since 2025", "SELECT COUNT(*) FROM orders WHERE order_date >= '2025-01-01'"),
+        ("how many orders after 2024", "SELECT COUNT(*) FROM orders WHERE order_date >= '2025-01-01'"),
+        ("how many orders before 2025", "SELECT COUNT(*) FROM orders WHERE order_date < '2025-01-01'"),
+        (
+            "top 3 customers by total amount paid",
+            "SELECT c.id, c.first_name, c.last_name, ROUND(SUM(o.total_amount), 2) AS s FROM orders o "
+            "JOIN customers c ON c.id = o.customer_id GROUP BY c.id ORDER BY s DESC LIMIT 3",
         ),
         (
             "how many orders so far this year",

@@ -7,7 +7,8 @@ Conventions (all computed from the `today` the caller passes):
 - last|previous week|month|quarter|year: the previous whole calendar period (weeks start Monday).
 - this|current week|month|quarter|year: the whole current calendar period.
 - year|month|quarter to date (ytd, mtd, qtd), "so far this year": the current period up to today.
-- since March (the latest March begun) / since March 2024: from its first day up to today.
+- since March (the latest March begun) / since March 2024 / since 2024: from its first day up to
+  today; after 2020 from 2021; before 2020 up to its first day; from January to March 2026.
 - in 2024, in March 2025, in Q3 2024: that calendar period; "in March" is the latest March that has begun.
 - since / after / before / on / between ISO dates; between|from March 2024 and|to May 2024 (whole months);
   between jan 1 2024 and march 31 2024 (both days included).
@@ -86,6 +87,13 @@ def _ranges(today: date) -> list[tuple[str, object]]:
         start = date(int(m.group(2)), MONTHS[m.group(1)], 1)
         return start, add_months(date(int(m.group(4)), MONTHS[m.group(3)], 1), 1)
 
+    def month_span_one_year(m):  # "from January to March 2026"
+        start = date(int(m.group(3)), MONTHS[m.group(1)], 1)
+        return start, add_months(date(int(m.group(3)), MONTHS[m.group(2)], 1), 1)
+
+    def since_year(m):  # since 2024: from its first day; after 2024: from 2025
+        return date(int(m.group(2)) + (m.group(1) == "after"), 1, 1), tomorrow
+
     def since_month(m):
         start = date(int(m.group(2)) if m.group(2) else today.year, MONTHS[m.group(1)], 1)
         if not m.group(2) and start > today:
@@ -125,6 +133,12 @@ def _ranges(today: date) -> list[tuple[str, object]]:
         ),
         (rf"\b(?:since|after|from) {ISO}\b", lambda m: (iso(m[1]), tomorrow)),
         (rf"\bsince ({MONTH_NAMES})(?: (\d{{4}}))?\b", since_month),
+        (
+            rf"\b(?:between|from) ({MONTH_NAMES}) (?:and|to|through|until) ({MONTH_NAMES}) (\d{{4}})\b",
+            month_span_one_year,
+        ),
+        (r"\b(since|after) ((?:19|20)\d{2})\b", since_year),
+        (r"\bbefore ((?:19|20)\d{2})\b", lambda m: (date(1, 1, 1), date(int(m[1]), 1, 1))),
         (rf"\bso far this {UNITS}\b|\bthis {UNITS} so far\b", lambda m: (period_start(today, m[1] or m[2]), tomorrow)),
         (rf"\bbefore {ISO}\b", lambda m: (date(1, 1, 1), iso(m[1]))),
         (rf"\b(?:on )?{ISO}\b", lambda m: (iso(m[1]), iso(m[1]) + timedelta(days=1))),

@@ -38,13 +38,13 @@ def generate_sql(
         raise BuiltinCannotAnswer("there are no tables to query")
     plan, q = parse(question, index, today)
     index.date_hints = tuple(plan.date_words)
-    check_unknown(q)
     unknown = unknown_words(q)
     writes = [w for w in unknown if w in WRITE_WORDS]
-    if writes:
+    if writes:  # before any other complaint: "update the price to 15" is a write, not a bad number
         raise BuiltinCannotAnswer(
             f"'{writes[0]}' asks to change data; Prompt Studio only reads it (ask a question about the data)"
         )
+    check_unknown(q)
     if not q.content() or unknown:
         # A word it cannot place may change the answer ("median salary", "orders returned"): it
         # names what it did not understand instead of answering a different question.

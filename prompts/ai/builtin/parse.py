@@ -436,7 +436,7 @@ def pass_terms(q: Question, index: SchemaIndex, plan: Plan) -> None:
                     q.claim(i, i + n, "table")
     for i, token in enumerate(q.tokens):
         if q.free(i) and (metric := resolve_metric(index, (token,))):
-            if metric.kind == "money" and plan.metric is not None and i > 0 and q.roles[i - 1] == "metric":
+            if metric.kind == "money" and plan.metric is not None and i > 0 and q.roles[i - 1] in ("metric", "dim"):
                 q.claim(i, i + 1, "metric")  # "amount paid", "sales revenue": one measure in two words
                 continue
             _set_metric(plan, metric)

@@ -31,7 +31,7 @@ STOPWORDS = frozenset(
 )
 # a question asking to change data: the engine only reads (sources are attached read-only anyway)
 WRITE_WORDS = frozenset(
-    "delete remove drop truncate update insert add alter modify change rename replace erase purge wipe".split()
+    "delete remove drop truncate update insert add alter modify change rename replace erase purge wipe set".split()
 )
 # after these words an unknown word is most likely a filter value we could not place
 FILTER_WORDS = frozenset("in from for with where at named called whose without except excluding only not".split())
