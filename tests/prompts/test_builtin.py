@@ -8,6 +8,7 @@ import pytest
 from connectors.demo_data import generate_sales_db
 from connectors.types import ColumnInfo, ForeignKey, SourceCatalog, TableInfo
 from prompts.ai.builtin import BuiltinAnswer, BuiltinCannotAnswer, explain_sql, generate_sql, refine_sql
+from prompts.ai.builtin.catalog import SchemaIndex
 
 TODAY = date(2025, 11, 15)  # a Saturday in Q4: last quarter is 2025-07-01 .. 2025-09-30
 
@@ -806,6 +807,43 @@ def test_a_join_goes_through_the_table_the_question_names(tmp_path):
         "SELECT COUNT(*) FROM bookings b JOIN classes k USING (class_id) JOIN clubs c ON c.club_id = k.club_id "
         "WHERE c.club_name = 'Riverside'",
     )
+
+
+@pytest.mark.parametrize(
+    ("question", "reference"),
+    [
+        (
+            "number of tickets by agent in the Billing team",
+            "SELECT a.agent_name, COUNT(*) AS n FROM tickets t JOIN agents a USING (agent_id) "
+            "JOIN teams tm USING (team_id) WHERE tm.team_name = 'Billing' GROUP BY a.agent_id ORDER BY n DESC",
+        ),
+        ("how many tickets where the priority is urgent", "SELECT COUNT(*) FROM tickets WHERE priority = 'urgent'"),
+        (
+            "how many urgent tickets did agents take last week",
+            "SELECT COUNT(*) FROM tickets WHERE priority = 'urgent' AND created_at >= '2025-06-09' "
+            "AND created_at < '2025-06-16'",
+        ),
+    ],
+)
+def test_by_a_singular_table_in_a_value_still_groups(helpdesk, question, reference):
+    assert_same_result(helpdesk, question, reference, today=HELPDESK_TODAY)
+
+
+def test_column_names_by_their_first_word_hyphen_but_never_by_an_aggregate_word():
+    orders = TableInfo(
+        "main",
+        "orders",
+        (
+            ColumnInfo("id", "INTEGER", is_primary_key=True),
+            ColumnInfo("total_amount", "NUMERIC"),
+            ColumnInfo("tip_amount", "NUMERIC"),
+            ColumnInfo("drop_in_price", "NUMERIC"),
+        ),
+    )
+    index = SchemaIndex([SourceCatalog(alias="s", engine="sqlite", tables=[orders], default_schema="main")])
+    assert [c.name for _, c in index.columns_named(("tip",))] == ["tip_amount"]
+    assert [c.name for _, c in index.columns_named(("drop-in", "price"))] == ["drop_in_price"]
+    assert index.columns_named(("total",)) == []
 
 
 def test_latest_with_a_measure_is_refused(helpdesk):

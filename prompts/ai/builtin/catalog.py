@@ -41,6 +41,7 @@ DATE_NAME_WORDS = frozenset({"date", "at", "on", "time", "timestamp", "datetime"
 QUALIFIER_WORDS = frozenset(
     "count number type kind category minutes mins hours hrs seconds secs days weeks months years level amount".split()
 )
+AGGREGATE_WORDS = frozenset("total sum avg average mean max min count net gross grand sub".split())
 LABEL_NAMES = ("name", "title", "label", "full_name", "display_name", "code")
 
 
@@ -325,8 +326,10 @@ def _column_keys(table_words: tuple[str, ...], column: str, synonyms: bool) -> f
     col_words = tuple(tokenize(column))
     names = {phrase_key(col_words), phrase_key((*table_words, *col_words))}
     names |= {phrase_key((word, *col_words)) for word in table_words}
-    if len(col_words) > 1 and set(col_words[1:]) <= QUALIFIER_WORDS:  # "duration" is duration_minutes
-        names.add(phrase_key(col_words[:1]))
+    if len(col_words) > 1 and set(col_words[1:]) <= QUALIFIER_WORDS and col_words[0] not in AGGREGATE_WORDS:
+        names.add(phrase_key(col_words[:1]))  # "duration" is duration_minutes (but "total" is not total_amount)
+    for i in range(len(col_words) - 1):  # "drop-in price" is drop_in_price
+        names.add(phrase_key((*col_words[:i], f"{col_words[i]}-{col_words[i + 1]}", *col_words[i + 2 :])))
     if synonyms and len(col_words) == 1:
         names |= {phrase_key(f) for f in forms(col_words)}
     return frozenset(names)

@@ -35,7 +35,7 @@ GRAINS = {
 # "<verb> by": who did it ("orders placed by enterprise customers"), not "by <dimension>"
 AGENT_VERBS = frozenset(
     "made placed booked paid sold bought created submitted handled closed opened taken written sent received done "
-    "purchased issued raised filed signed approved rejected assigned owned led taught managed run".split()
+    "purchased issued raised filed signed approved rejected assigned owned led taught managed run worked used".split()
 )
 ASCENDING = {"bottom", "worst", "lowest", "smallest", "least", "fewest", "cheapest"}
 NEGATORS = {"not", "excluding", "except", "without", "non", "exclude"}
@@ -191,7 +191,9 @@ def pass_ranking(q: Question, index: SchemaIndex, plan: Plan) -> None:
     # "which agent has / closed / handled the most tickets": any verb; one that is a known value
     # ("closed") is left for pass_values to filter on.
     values = {words[0] for words, *_ in index.values_in() if len(words) == 1}
-    for m in q.search(rf"\b(?:which|what) ((?:[a-z0-9]+ ){{0,2}}?[a-z0-9]+) ([a-z]+)(?: in)?(?: the)? {superlative}\b"):
+    subject = r"((?:[a-z0-9]+ ){0,2}?[a-z0-9]+)"
+    pattern = rf"\b(?:which|what) {subject} (?:is |are |was |were )?([a-z]+)(?: in)?(?: the)? {superlative}\b"
+    for m in q.search(pattern):
         start, _ = q.span(m, 1)
         _subject(q, index, start, plan)
         if plan.subject is not None:
@@ -231,15 +233,18 @@ def pass_by(q: Question, index: SchemaIndex, plan: Plan) -> None:
         if target is None and not sorting and _names_a_value(index, words):
             continue  # "paid by credit card": a known value, which pass_values filters on
         after = start + n_used
+        connector = q.tokens[after] if q.free(after) else ""
+        plural = singular(q.tokens[after - 1]) != q.tokens[after - 1]
         if (
             isinstance(target, tuple)
             and isinstance(target[1], Dim)
             and target[1].kind == "table"
-            and q.free(after)
-            and q.tokens[after] in ("of", "in", "from", "at", "with")
+            and (connector == "of" or (plural and connector in ("in", "from", "at", "with")))
             and _names_a_value(index, [w for w in q.tokens[after + 1 : after + 6] if w not in ("the", "a", "an")])
         ):
-            continue  # "bookings by members of Riverside Club": a filter on members, not a grouping
+            # "bookings by members of Riverside Club", "orders by customers in Germany": who, a filter;
+            # "amount by restaurant in Lyon" still groups by restaurant (within Lyon)
+            continue
         if target is None:
             phrase = " ".join(words)
             raise BuiltinCannotAnswer(f"did not find a column or table matching '{phrase}' after '{m.group(2)}'")

@@ -27,7 +27,8 @@ STOPWORDS = frozenset(
     right ever altogether combined together make makes made come came comes happen happened happens
     occur occurred exist exists existing available recorded registered logged entered stored
     look looking interested wondering curious able possible one ones hey hi hello thanks thank
-    break compare comparing comparison bring brings place places""".split()
+    break compare comparing comparison bring brings place places take takes took taken among belong belongs
+    belonging where""".split()
 )
 # a question asking to change data: the engine only reads (sources are attached read-only anyway)
 WRITE_WORDS = frozenset(
