@@ -981,6 +981,106 @@ def test_a_yes_no_column_kept_as_an_integer_is_compared_with_a_number(saas):
     assert "s.is_trial = TRUE" in trial.sql
 
 
+# --- real estate and freight: verbs that are values, prices on the row, deadlines, units ------------------------
+
+REALTY_TODAY = date(2025, 4, 16)
+
+
+@pytest.fixture(scope="module")
+def realty(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, SourceCatalog]:
+    path = tmp_path_factory.mktemp("realty") / "realty.db"
+    conn = sqlite3.connect(path)
+    conn.executescript(
+        """
+        CREATE TABLE listings (listing_id INTEGER PRIMARY KEY, property_type TEXT NOT NULL, status TEXT NOT NULL,
+                               list_price NUMERIC NOT NULL, listed_on TEXT NOT NULL);
+        CREATE TABLE sales (sale_id INTEGER PRIMARY KEY, listing_id INTEGER NOT NULL REFERENCES listings (listing_id),
+                            sale_price NUMERIC NOT NULL, sold_on TEXT NOT NULL);
+        CREATE TABLE shipments (shipment_id INTEGER PRIMARY KEY, freight_cost NUMERIC NOT NULL,
+                                departed_at TIMESTAMP NOT NULL, arrived_at TIMESTAMP NOT NULL, due_on DATE NOT NULL,
+                                cargo_weight_kg NUMERIC NOT NULL);
+        CREATE TABLE parcels (parcel_id INTEGER PRIMARY KEY,
+                              shipment_id INTEGER NOT NULL REFERENCES shipments (shipment_id),
+                              declared_value NUMERIC NOT NULL);
+        CREATE TABLE machines (machine_id INTEGER PRIMARY KEY, machine_name TEXT NOT NULL, machine_type TEXT NOT NULL);
+        CREATE TABLE work_orders (work_order_id INTEGER PRIMARY KEY,
+                                  machine_id INTEGER NOT NULL REFERENCES machines (machine_id), cost NUMERIC NOT NULL);
+        """
+    )
+    day = date(2025, 1, 1).toordinal()
+    conn.executemany(
+        "INSERT INTO listings VALUES (?, ?, ?, ?, ?)",
+        [
+            (i, ["house", "apartment"][i % 2], ["active", "sold"][i % 3 == 0], 100_000 + (i * 7919) % 900_000,
+             date.fromordinal(day + (i * 3) % 100).isoformat())
+            for i in range(1, 301)
+        ],
+    )  # fmt: skip
+    conn.executemany(
+        "INSERT INTO sales VALUES (?, ?, ?, ?)",
+        [(n, i, 90_000 + (i * 6007) % 800_000, date.fromordinal(day + 30 + (i * 5) % 70).isoformat())
+         for n, i in enumerate(range(3, 301, 3), start=1)],
+    )  # fmt: skip
+    conn.executemany(
+        "INSERT INTO shipments VALUES (?, ?, ?, ?, ?, ?)",
+        [
+            (i, 50 + (i * 37) % 3000, f"{date.fromordinal(day + i % 100)} 08:00:00",
+             f"{date.fromordinal(day + i % 100 + 2)} 17:00:00", date.fromordinal(day + 200 - i % 50).isoformat(),
+             (i * 53) % 20000)
+            for i in range(1, 201)
+        ],
+    )  # fmt: skip
+    conn.executemany(
+        "INSERT INTO parcels VALUES (?, ?, ?)", [(i, 1 + i % 200, (i * 911) % 5000) for i in range(1, 801)]
+    )
+    conn.executemany(
+        "INSERT INTO machines VALUES (?, ?, ?)", [(i, f"M-{i:03d}", ["press", "lathe"][i % 2]) for i in range(1, 13)]
+    )
+    conn.executemany(
+        "INSERT INTO work_orders VALUES (?, ?, ?)",
+        [(i, 1 + (i * i) % 12, 100 + (i * 131) % 5000) for i in range(1, 401)],
+    )
+    conn.commit()
+    conn.close()
+    return path, sqlite_catalog(path, alias="realty")
+
+
+@pytest.mark.parametrize(
+    ("question", "reference"),
+    [
+        ("How many sold listings?", "SELECT COUNT(*) FROM listings WHERE status = 'sold'"),
+        ("How many listings are not sold?", "SELECT COUNT(*) FROM listings WHERE status <> 'sold'"),
+        (
+            "How many listings were sold last month?",
+            "SELECT COUNT(DISTINCT l.listing_id) FROM listings l JOIN sales s USING (listing_id) "
+            "WHERE l.status = 'sold' AND s.sold_on >= '2025-03-01' AND s.sold_on < '2025-04-01'",
+        ),
+        ("How many houses?", "SELECT COUNT(*) FROM listings WHERE property_type = 'house'"),
+        ("Which sale was the cheapest?", "SELECT * FROM sales ORDER BY sale_price LIMIT 1"),
+        ("What is the most expensive shipment?", "SELECT * FROM shipments ORDER BY freight_cost DESC LIMIT 1"),
+        ("The 3 most recent shipments", "SELECT * FROM shipments ORDER BY departed_at DESC, shipment_id LIMIT 3"),
+        ("When was the latest sale?", "SELECT MAX(sold_on) FROM sales"),
+        ("What is the latest arrival time?", "SELECT MAX(arrived_at) FROM shipments"),
+        ("When did the earliest shipment depart?", "SELECT MIN(departed_at) FROM shipments"),
+        ("Total cargo weight", "SELECT ROUND(SUM(cargo_weight_kg), 2) FROM shipments"),
+        ("How many shipments over 10000 kg?", "SELECT COUNT(*) FROM shipments WHERE cargo_weight_kg > 10000"),
+        ("How many shipments in total?", "SELECT COUNT(*) FROM shipments"),
+        (
+            "Top 3 machines by total work order cost",
+            "SELECT m.machine_name, SUM(w.cost) AS s FROM work_orders w JOIN machines m USING (machine_id) "
+            "GROUP BY m.machine_id ORDER BY s DESC LIMIT 3",
+        ),
+    ],
+)
+def test_verbs_that_are_values_prices_on_the_row_deadlines_and_units(realty, question, reference):
+    path, _ = realty
+    answer = ask(realty, question, today=REALTY_TODAY)
+    got, want = rows(path, answer.sql), rows(path, reference)
+    if "most recent" in question:  # ties on departed_at: compare the dates
+        got, want = [r[2] for r in got], [r[2] for r in want]
+    assert got == want, f"{question!r} -> {answer.sql}"
+
+
 def test_sqlite_compares_text_dates_as_they_are(helpdesk):
     assert "CAST" not in ask_helpdesk(helpdesk, "tickets per month last quarter").sql
 

@@ -39,8 +39,13 @@ DATE_NAME_WORDS = frozenset({"date", "at", "on", "time", "timestamp", "datetime"
 # words after a column's first word that only qualify it: "duration" names duration_minutes,
 # "insurance" insurance_type, "employees" employee_count, "tip" tip_amount
 QUALIFIER_WORDS = frozenset(
-    "count number type kind category minutes mins hours hrs seconds secs days weeks months years level amount".split()
+    "count number type kind category minutes mins hours hrs seconds secs days weeks months years level amount "
+    "kg g lb lbs km m mi miles usd eur gbp pct percent cents".split()
 )
+# dates that are not when something happened: a deadline, an expiry, a plan
+PLANNED_WORDS = frozenset("due expected expires expiry expiration planned estimated deadline target".split())
+# stopwords that are also common status values ("sold listings", "closed tickets", "done tasks")
+VERB_VALUES = frozenset("sold bought placed made received done ordered generated".split())
 AGGREGATE_WORDS = frozenset("total sum avg average mean max min count net gross grand sub".split())
 LABEL_NAMES = ("name", "title", "label", "full_name", "display_name", "code")
 
@@ -208,7 +213,7 @@ class SchemaIndex:
             for col in table.info.columns:
                 for value in col.sample_values:
                     words = tuple(tokenize(str(value)))
-                    if words and not all(w in STOPWORDS or w.isdigit() for w in words):
+                    if words and not all((w in STOPWORDS and w not in VERB_VALUES) or w.isdigit() for w in words):
                         out.append((words, table, col, str(value)))
         out.sort(key=lambda item: -len(item[0]))
         return out
@@ -223,7 +228,7 @@ class SchemaIndex:
             name = col.name.lower()
             hinted = any(same_stem(w, h) for w in date_words(table, col) for h in self.date_hints)
             own = name.startswith(singular(table.words[-1]))
-            event = not name.startswith(("updated", "modified", "deleted"))
+            event = not name.startswith(("updated", "modified", "deleted")) and not set(tokenize(name)) & PLANNED_WORDS
             return (int(hinted), int(event), int(own) + int(name.endswith(("date", "_on", "_day"))))
 
         dates = [c for c in table.info.columns if is_date(c)]
@@ -326,8 +331,16 @@ def _column_keys(table_words: tuple[str, ...], column: str, synonyms: bool) -> f
     col_words = tuple(tokenize(column))
     names = {phrase_key(col_words), phrase_key((*table_words, *col_words))}
     names |= {phrase_key((word, *col_words)) for word in table_words}
-    if len(col_words) > 1 and set(col_words[1:]) <= QUALIFIER_WORDS and col_words[0] not in AGGREGATE_WORDS:
-        names.add(phrase_key(col_words[:1]))  # "duration" is duration_minutes (but "total" is not total_amount)
+    trimmed = col_words
+    while len(trimmed) > 1 and trimmed[-1] in QUALIFIER_WORDS:
+        trimmed = trimmed[:-1]  # "duration" is duration_minutes, "cargo weight" cargo_weight_kg
+    own = {singular(w) for w in table_words}
+    if (
+        trimmed != col_words
+        and trimmed[0] not in AGGREGATE_WORDS
+        and not (len(trimmed) == 1 and singular(trimmed[0]) in own)
+    ):
+        names.add(phrase_key(trimmed))  # but "total" is not total_amount, "machine" not machines.machine_type
     for i in range(len(col_words) - 1):  # "drop-in price" is drop_in_price
         names.add(phrase_key((*col_words[:i], f"{col_words[i]}-{col_words[i + 1]}", *col_words[i + 2 :])))
     if synonyms and len(col_words) == 1:

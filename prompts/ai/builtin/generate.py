@@ -137,7 +137,9 @@ def _dated_table(index: SchemaIndex, base: Table, plan: Plan) -> Table | None:
         path = index.path(base, table)
         if path and not all(edge.forward for edge in path):
             return table
-    return None
+    # "listings sold last month": the table whose date the question names (sales.sold_on), nearest first
+    hinted = [(len(p), t) for t in index.tables if t.key != base.key and named(t) and (p := index.path(base, t))]
+    return min(hinted, key=lambda found: found[0])[1] if hinted else None
 
 
 def build(plan: Plan, index: SchemaIndex, *, federated: bool, dialect: str) -> exp.Select:
@@ -237,7 +239,8 @@ def _on_table(index: SchemaIndex, metric: Metric, table: Table | None) -> bool:
     if metric.kind == "column":
         return metric.table is table
     word = metric.word.split("_")[-1]
-    return metric.table in (None, table) and any(rank >= 3 for rank, _ in index.money_columns(table, word))
+    least = 1 if word == "price" else 3  # "the most expensive shipment": its own cost or fare, a price word
+    return metric.table in (None, table) and any(rank >= least for rank, _ in index.money_columns(table, word))
 
 
 def _choose_base(plan: Plan, index: SchemaIndex, metric: Metric, dims: list[Dim], federated: bool, entity_only=False):

@@ -16,6 +16,7 @@ from datetime import date
 from connectors.types import ColumnInfo
 
 from .base import BuiltinCannotAnswer
+from .catalog import QUALIFIER_WORDS as UNIT_WORDS
 from .catalog import SchemaIndex, Table, date_words, flag_words, is_date, is_key, is_numeric, same_stem
 from .dates import DateRange, find_date_range
 from .sqlbuild import Dim
@@ -134,12 +135,19 @@ def pass_recency(q: Question, index: SchemaIndex, plan: Plan) -> None:
     date ("the most recent order": one); "the earliest order date": that date, MIN / MAX."""
     recent = r"(most recently|most recent|latest|newest|oldest|earliest)"
     patterns = [rf"\b(?:{NUMBER} )?{recent}(?: {NUMBER})?\b", rf"\b(last|first) {NUMBER}\b"]
+    if q.tokens[:1] == ["when"]:  # "when was the last work order closed"
+        patterns.append(r"\b(last|first)\b")
     for pattern in patterns:
         for m in q.search(pattern):
             groups = [g for g in m.groups() if g]
             count = next((number(g) for g in groups if re.fullmatch(NUMBER, g)), None)
             word = next(g for g in groups if not re.fullmatch(NUMBER, g))
             oldest = word in ("oldest", "earliest", "first")
+            if count is None and word in ("last", "first"):  # only "when was the last X": its date
+                if _date_aggregate(q, index, plan, q.span(m)[1], "min" if oldest else "max"):
+                    q.claim_match(m, "limit")
+                    return
+                continue
             q.claim_match(m, "limit")
             end = q.span(m)[1]
             if count is None and _date_aggregate(q, index, plan, end, "min" if oldest else "max"):
@@ -151,30 +159,64 @@ def pass_recency(q: Question, index: SchemaIndex, plan: Plan) -> None:
 
 
 def _date_aggregate(q: Question, index: SchemaIndex, plan: Plan, start: int, agg: str) -> bool:
-    """ "latest order date": MAX of the date column the words after `start` name."""
+    """ "latest order date": MAX of the date column the words after `start` name; "the latest sale",
+    "when did the earliest shipment depart", "the latest arrival time": of that table's (or that
+    event's) date, but only in a "when" question or with "date" / "time" after the words."""
     for n in (3, 2, 1):
         if start + n <= len(q.tokens) and all(q.free(j) for j in range(start, start + n)):
             found = [(t, c) for t, c in index.columns_named(tuple(q.tokens[start : start + n])) if is_date(c)]
             if found:
-                table, col = found[0]
-                _set_metric(plan, Metric("column", table, col, word=col.name))
-                plan.aggs.append(agg)
-                q.claim(start, start + n, "metric")
-                return True
+                return _take_date_aggregate(q, plan, start, start + n, *found[0], agg)
+    asked_when = "when" in q.tokens[:start]
+    for n in (2, 1):
+        end = start + n
+        if end > len(q.tokens) or not all(q.free(j) for j in range(start, end)):
+            continue
+        trailing = end < len(q.tokens) and q.free(end) and q.tokens[end] in ("date", "time", "day")
+        if not (asked_when or trailing):
+            continue
+        words = tuple(q.tokens[start:end])
+        rest = [w for i, w in enumerate(q.tokens) if i >= end and q.free(i)]
+        for table in index.tables_named(words):
+            dates = [c for c in table.info.columns if is_date(c)]
+            named = [c for c in dates if any(same_stem(w, h) for w in date_words(table, c) for h in rest)]
+            col = (named or [index.date_column(table)])[0]
+            if col is not None:
+                return _take_date_aggregate(q, plan, start, end + trailing, table, col, agg)
+        events = [(t, c) for t in index.tables for c in t.info.columns if is_date(c)]
+        events = [(t, c) for t, c in events if any(same_stem(w, h) for w in date_words(t, c) for h in words)]
+        if len(events) == 1:  # "the latest arrival time": arrived_at
+            return _take_date_aggregate(q, plan, start, end + trailing, *events[0], agg)
     return False
+
+
+def _take_date_aggregate(
+    q: Question, plan: Plan, start: int, end: int, table: Table, col: ColumnInfo, agg: str
+) -> bool:
+    _set_metric(plan, Metric("column", table, col, word=col.name))
+    plan.aggs.append(agg)
+    q.claim(start, end, "metric")
+    for i, token in enumerate(q.tokens):  # "when" asked for it; a verb naming its event says which
+        if q.free(i) and (token == "when" or any(same_stem(token, w) for w in date_words(table, col))):
+            q.claim(i, i + 1, "stop")
+    return True
 
 
 def _priciest(q: Question, index: SchemaIndex, plan: Plan) -> bool:
     """ "the most expensive menu item", "the cheapest product", "the highest paid employee": that row."""
-    ranked = r"\b(most expensive|priciest|least expensive|cheapest|(?:highest|best|lowest|worst) paid)\b"
-    for m in q.search(ranked):
-        _subject(q, index, q.span(m)[1], plan)
+    word = r"(most expensive|priciest|least expensive|cheapest|(?:highest|best|lowest|worst) paid)"
+    subject = r"((?:[a-z0-9]+ ){0,2}?[a-z0-9]+)"
+    which = rf"\b(?:which|what) {subject} (?:is|was|are|were) (?:the )?{word}\b"  # "which sale was the cheapest"
+    found = [(m, q.span(m, 1)[0], m.group(2)) for m in q.search(which)]
+    found += [(m, q.span(m)[1], m.group(1)) for m in q.search(rf"\b{word}\b")]  # "the cheapest <row>"
+    for m, start, ranked in found:
+        _subject(q, index, start, plan)
         if plan.subject is None or plan.subject.kind != "table":
             plan.subject = None
             continue
-        plan.limit, plan.descending = 1, m.group(1).split()[0] in ("most", "priciest", "highest", "best")
+        plan.limit, plan.descending = 1, ranked.split()[0] in ("most", "priciest", "highest", "best")
         q.claim_match(m, "limit")
-        _set_metric(plan, Metric("money", None, word="paid" if m.group(1).endswith("paid") else "price"))
+        _set_metric(plan, Metric("money", None, word="paid" if ranked.endswith("paid") else "price"))
         return True
     return False
 
@@ -411,9 +453,20 @@ def pass_compare(q: Question, index: SchemaIndex, plan: Plan) -> None:
                 if found:
                     target = found[0]
                     q.claim(after, after + n, "column")
+        unit = q.tokens[after] if q.free(after) and q.tokens[after] in UNIT_WORDS else None
+        if target is None and unit is not None:  # "shipments over 10000 kg": the one column in kg
+            in_unit = [
+                (t, c)
+                for t in index.tables
+                for c in t.info.columns
+                if is_numeric(c) and tokenize(c.name)[-1:] == [unit]
+            ]
+            target = in_unit[0] if len(in_unit) == 1 else None
         value = m.group(2)
         plan.filters.append(Filter(*(target or (None, None)), values=[value], op=COMPARE[m.group(1)]))
         q.claim_match(m, "compare")
+        if unit is not None:  # "over 8 hours", "over 10000 kg"
+            q.claim(after, after + 1, "compare")
 
 
 def pass_terms(q: Question, index: SchemaIndex, plan: Plan) -> None:
@@ -425,6 +478,8 @@ def pass_terms(q: Question, index: SchemaIndex, plan: Plan) -> None:
                 if metric.kind == "column":
                     _set_metric(plan, metric)
                     q.claim(i, i + n, "metric")
+    for m in q.search(r"\b(?:in total|altogether|overall)\b"):  # "how many shipments in total"
+        q.claim_match(m, "stop")
     for phrase, agg in AGGREGATES:
         for m in q.search(rf"\b{phrase}\b"):
             plan.aggs.append(agg)
@@ -481,7 +536,7 @@ def pass_date_words(q: Question, index: SchemaIndex, plan: Plan) -> None:
         return
     names = {w for t in index.tables for c in t.info.columns if is_date(c) for w in date_words(t, c)}
     for i, token in enumerate(q.tokens):
-        if q.roles[i] != "date" and any(same_stem(token, w) for w in names):
+        if q.roles[i] in (None, "value", "stop") and any(same_stem(token, w) for w in names):
             plan.date_words.append(token)
             if q.free(i):
                 q.claim(i, i + 1, "date column")

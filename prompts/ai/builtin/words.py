@@ -28,7 +28,7 @@ STOPWORDS = frozenset(
     occur occurred exist exists existing available recorded registered logged entered stored
     look looking interested wondering curious able possible one ones hey hi hello thanks thank
     break compare comparing comparison bring brings place places take takes took taken among belong belongs
-    belonging where""".split()
+    belonging where still""".split()
 )
 # a question asking to change data: the engine only reads (sources are attached read-only anyway)
 WRITE_WORDS = frozenset(
@@ -88,6 +88,8 @@ def singular(word: str) -> str:
         return word
     if word.endswith("ies"):
         return word[:-3] + "y"
+    if word.endswith("ouses"):  # houses, warehouses
+        return word[:-1]
     if word.endswith(("sses", "xes", "ches", "shes", "uses")):
         return word[:-2]
     if word.endswith("s"):
