@@ -1,10 +1,13 @@
 """Reading a question into a `Plan`: which measure, groupings, filters, date range, order and limit.
 
-Each pass claims the tokens it understood, in this order: date phrase; "top N <subject>" and
-"which <subject> has the most"; "by/per/each <dimension>" (or "by <measure>" when the phrase names
-a measure, which then ranks); known values (`sample_values`, optionally negated: "not cancelled");
-numeric comparisons ("over 500"); multi-word numeric columns; aggregate words; table names;
-money words and numeric columns; other column names (context). What is left is unknown.
+Each pass claims the tokens it understood, in this order: date phrase; "the 5 latest <rows>" /
+"the earliest <date>"; "the most expensive <row>", "top N <subject>" and "which <subject> has the
+most"; "by/per/each <dimension>" (or "by <measure>" when the phrase names a measure, which then
+ranks; "made by <who>" filters instead); yes/no columns of the tables the question names; known
+values (`sample_values`, optionally negated: "not cancelled"); other yes/no columns; numeric
+comparisons ("over 500", "over 10000 kg"); multi-word numeric columns; aggregate words; table
+names; money words and numeric columns; other column names (context); words naming the event a
+date is about ("closed last week"). What is left is unknown, and the question is refused.
 """
 
 from __future__ import annotations
