@@ -1081,6 +1081,95 @@ def test_verbs_that_are_values_prices_on_the_row_deadlines_and_units(realty, que
     assert got == want, f"{question!r} -> {answer.sql}"
 
 
+# --- a hotel and an app store: prices on the row, check-in / check-out, a dimension of the named table ---------
+
+HOTEL_TODAY = date(2025, 3, 12)
+
+
+@pytest.fixture(scope="module")
+def hotel(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, SourceCatalog]:
+    path = tmp_path_factory.mktemp("hotel") / "hotel.db"
+    conn = sqlite3.connect(path)
+    conn.executescript(
+        """
+        CREATE TABLE rooms (room_id INTEGER PRIMARY KEY, room_type TEXT NOT NULL, nightly_rate NUMERIC NOT NULL);
+        CREATE TABLE reservations (reservation_id INTEGER PRIMARY KEY,
+                                   room_id INTEGER NOT NULL REFERENCES rooms (room_id), status TEXT NOT NULL,
+                                   booked_on TEXT NOT NULL, check_in TEXT NOT NULL, check_out TEXT NOT NULL,
+                                   total_price NUMERIC NOT NULL);
+        CREATE TABLE developers (developer_id INTEGER PRIMARY KEY, country TEXT NOT NULL);
+        CREATE TABLE apps (app_id INTEGER PRIMARY KEY, developer_id INTEGER NOT NULL, size_mb NUMERIC NOT NULL);
+        CREATE TABLE downloads (download_id INTEGER PRIMARY KEY, app_id INTEGER NOT NULL, device TEXT NOT NULL,
+                                country TEXT NOT NULL);
+        """
+    )
+    rooms = [(i, ["single", "double", "suite"][i % 3], 60 + (i * 37) % 600) for i in range(1, 41)]
+    conn.executemany("INSERT INTO rooms VALUES (?, ?, ?)", rooms)
+    day = date(2024, 10, 1).toordinal()
+    reservations = []
+    for i in range(1, 601):
+        check_in = day + (i * 7) % 200
+        booked, check_out = check_in - 20 - i % 30, check_in + 1 + i % 6
+        status = ["confirmed", "cancelled", "no_show"][i % 5 % 3]
+        dates = [date.fromordinal(d).isoformat() for d in (booked, check_in, check_out)]
+        reservations.append((i, 1 + i % 40, status, *dates, 100 + (i * 53) % 2000))
+    conn.executemany("INSERT INTO reservations VALUES (?, ?, ?, ?, ?, ?, ?)", reservations)
+    countries = ["USA", "Brazil", "India", "Germany"]
+    conn.executemany("INSERT INTO developers VALUES (?, ?)", [(i, countries[i % 2]) for i in range(1, 9)])
+    conn.executemany("INSERT INTO apps VALUES (?, ?, ?)", [(i, 1 + i % 8, 20 + (i * 89) % 900) for i in range(1, 31)])
+    conn.executemany(
+        "INSERT INTO downloads VALUES (?, ?, ?, ?)",
+        [(i, 1 + i % 30, ["phone", "tablet"][i % 3 == 0], countries[(i * 7) % 4]) for i in range(1, 1001)],
+    )
+    conn.commit()
+    conn.close()
+    return path, sqlite_catalog(path, alias="hotel")
+
+
+@pytest.mark.parametrize(
+    ("question", "reference"),
+    [
+        ("What is the most expensive room?", "SELECT * FROM rooms ORDER BY nightly_rate DESC, room_id LIMIT 1"),
+        ("the cheapest room", "SELECT * FROM rooms ORDER BY nightly_rate, room_id LIMIT 1"),
+        (
+            "How many reservations with check in last month?",
+            "SELECT COUNT(*) FROM reservations WHERE check_in >= '2025-02-01' AND check_in < '2025-03-01'",
+        ),
+        (
+            "How many reservations checked in last month?",
+            "SELECT COUNT(*) FROM reservations WHERE check_in >= '2025-02-01' AND check_in < '2025-03-01'",
+        ),
+        (
+            "Number of reservations checking out in January 2025",
+            "SELECT COUNT(*) FROM reservations WHERE check_out >= '2025-01-01' AND check_out < '2025-02-01'",
+        ),
+        ("What was the earliest check-in date?", "SELECT MIN(check_in) FROM reservations"),
+        (
+            "Number of cancelled or no-show reservations",
+            "SELECT COUNT(*) FROM reservations WHERE status IN ('cancelled', 'no_show')",
+        ),
+        (
+            "Downloads by device and country",
+            "SELECT device, country, COUNT(*) AS n FROM downloads GROUP BY device, country ORDER BY n DESC",
+        ),
+        ("How many apps are bigger than 500 MB?", "SELECT COUNT(*) FROM apps WHERE size_mb > 500"),
+        ("How many downloads were not on phones?", "SELECT COUNT(*) FROM downloads WHERE device <> 'phone'"),
+    ],
+)
+def test_prices_on_the_row_check_in_and_out_and_dimensions_of_the_named_table(hotel, question, reference):
+    path, _ = hotel
+    answer = ask(hotel, question, today=HOTEL_TODAY)
+    got, want = rows(path, answer.sql), rows(path, reference)
+    if "most expensive" in question or "cheapest" in question:  # ties on the rate: compare the rate
+        got, want = [r[2] for r in got], [r[2] for r in want]
+    assert got == want, f"{question!r} -> {answer.sql}"
+
+
+def test_the_most_expensive_row_without_a_price_of_its_own_is_refused(hotel):
+    with pytest.raises(BuiltinCannotAnswer, match="'developers' has no price column of its own"):
+        ask(hotel, "What is the most expensive developer?", today=HOTEL_TODAY)
+
+
 def test_sqlite_compares_text_dates_as_they_are(helpdesk):
     assert "CAST" not in ask_helpdesk(helpdesk, "tickets per month last quarter").sql
 

@@ -35,12 +35,12 @@ DATE_RE = re.compile(r"date|time", re.IGNORECASE)
 TEXT_RE = re.compile(r"char|text|string|clob", re.IGNORECASE)
 ISO_DATE_RE = re.compile(r"\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?\s*(Z|[+-]\d{2}:?\d{2})?")
 # the words that make a column name a date's: `created_at`, `hire_date`, `paid_on`, `event_time`
-DATE_NAME_WORDS = frozenset({"date", "at", "on", "time", "timestamp", "datetime", "ts"})
+DATE_NAME_WORDS = frozenset({"date", "at", "on", "time", "timestamp", "datetime", "ts", "in", "out"})
 # words after a column's first word that only qualify it: "duration" names duration_minutes,
 # "insurance" insurance_type, "employees" employee_count, "tip" tip_amount
 QUALIFIER_WORDS = frozenset(
     "count number type kind category minutes mins hours hrs seconds secs days weeks months years level amount "
-    "kg g lb lbs km m mi miles usd eur gbp pct percent cents".split()
+    "kg g lb lbs km m mi miles usd eur gbp pct percent cents mb gb kb".split()
 )
 # dates that are not when something happened: a deadline, an expiry, a plan
 PLANNED_WORDS = frozenset("due expected expires expiry expiration planned estimated deadline target".split())
@@ -126,7 +126,9 @@ def date_words(table: Table, col: ColumnInfo) -> tuple[str, ...]:
     """What a date column says happened: `closed_at` -> closed, `hire_date` -> hire. The table's own
     name (`order_date` on orders) and the date words themselves say nothing more."""
     own = {singular(w) for w in table.words}
-    return tuple(w for w in tokenize(col.name) if w not in DATE_NAME_WORDS and singular(w) not in own)
+    return tuple(
+        w for w in tokenize(col.name) if (w not in DATE_NAME_WORDS or w in ("in", "out")) and singular(w) not in own
+    )  # check_in -> check, in: "checking out" is check_out
 
 
 def stem(word: str) -> str:
@@ -226,7 +228,7 @@ class SchemaIndex:
 
         def rank(col: ColumnInfo) -> tuple[int, int, int]:
             name = col.name.lower()
-            hinted = any(same_stem(w, h) for w in date_words(table, col) for h in self.date_hints)
+            hinted = sum(any(same_stem(w, h) for h in self.date_hints) for w in date_words(table, col))
             own = name.startswith(singular(table.words[-1]))
             event = not name.startswith(("updated", "modified", "deleted")) and not set(tokenize(name)) & PLANNED_WORDS
             return (int(hinted), int(event), int(own) + int(name.endswith(("date", "_on", "_day"))))

@@ -142,8 +142,21 @@ def _dated_table(index: SchemaIndex, base: Table, plan: Plan) -> Table | None:
     return min(hinted, key=lambda found: found[0])[1] if hinted else None
 
 
+def _on_named_tables(dims: list[Dim], plan: Plan) -> list[Dim]:
+    """ "downloads by country": the country of the downloads the question names, when they have one,
+    not another table's column of that name."""
+    out = []
+    for dim in dims:
+        if dim.kind == "column" and dim.column is not None and dim.table not in plan.entities:
+            own = next((t for t in plan.entities if t.info.column(dim.column.name) is not None), None)
+            if own is not None:
+                dim = Dim("column", own, own.info.column(dim.column.name))
+        out.append(dim)
+    return out
+
+
 def build(plan: Plan, index: SchemaIndex, *, federated: bool, dialect: str) -> exp.Select:
-    dims = list(plan.dims)
+    dims = _on_named_tables(list(plan.dims), plan)
     metric = plan.metric
     aggs = list(dict.fromkeys(plan.aggs))
     count_table = _count_table(plan)
@@ -167,6 +180,9 @@ def build(plan: Plan, index: SchemaIndex, *, federated: bool, dialect: str) -> e
         and not aggs
         and _on_table(index, metric, plan.subject.table)
     )
+    if plan.own_measure and not row_rank:
+        table = plan.subject.table if plan.subject is not None else None
+        raise BuiltinCannotAnswer(f"'{table.name if table else 'it'}' has no price column of its own to rank by")
     if plan.subject is not None and not row_rank:
         dims.insert(0, plan.subject)
     if row_rank:

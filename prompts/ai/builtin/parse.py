@@ -46,7 +46,8 @@ NEGATORS = {"not", "excluding", "except", "without", "non", "exclude"}
 BOUNDARY = {"for", "in", "from", "with", "where", "and", "or", "the", "at", "on", "during", "since", "only"}
 COMPARE = {
     "over": ">", "above": ">", "more than": ">", "greater than": ">", "exceeding": ">", "at least": ">=",
-    "under": "<", "below": "<", "less than": "<", "at most": "<=",
+    "bigger than": ">", "larger than": ">", "higher than": ">",
+    "under": "<", "below": "<", "less than": "<", "at most": "<=", "smaller than": "<", "lower than": "<",
 }  # fmt: skip
 
 
@@ -83,6 +84,7 @@ class Plan:
     date_words: list[str] = field(default_factory=list)  # "closed" in "closed last week": which date
     assumptions: list[str] = field(default_factory=list)  # choices between equally good readings
     recency: str | None = None  # "desc": the latest rows first ("asc": the oldest), by their date
+    own_measure: bool = False  # "the most expensive room": ranked by the room's own price, nothing else
 
 
 def resolve_dim(index: SchemaIndex, words: tuple[str, ...]) -> Dim | None:
@@ -169,7 +171,9 @@ def _date_aggregate(q: Question, index: SchemaIndex, plan: Plan, start: int, agg
         if start + n <= len(q.tokens) and all(q.free(j) for j in range(start, start + n)):
             found = [(t, c) for t, c in index.columns_named(tuple(q.tokens[start : start + n])) if is_date(c)]
             if found:
-                return _take_date_aggregate(q, plan, start, start + n, *found[0], agg)
+                end = start + n
+                trailing = end < len(q.tokens) and q.free(end) and q.tokens[end] in ("date", "time", "day")
+                return _take_date_aggregate(q, plan, start, end + trailing, *found[0], agg)
     asked_when = "when" in q.tokens[:start]
     for n in (2, 1):
         end = start + n
@@ -218,6 +222,7 @@ def _priciest(q: Question, index: SchemaIndex, plan: Plan) -> bool:
             plan.subject = None
             continue
         plan.limit, plan.descending = 1, ranked.split()[0] in ("most", "priciest", "highest", "best")
+        plan.own_measure = True
         q.claim_match(m, "limit")
         _set_metric(plan, Metric("money", None, word="paid" if ranked.endswith("paid") else "price"))
         return True
@@ -364,6 +369,10 @@ def pass_values(q: Question, index: SchemaIndex, plan: Plan) -> None:
     matches = [(words, candidates, i) for words, candidates in by_phrase.items() for i in q.find_phrase(words)]
     for words, candidates in by_phrase.items():  # then in the other number: "software engineers"
         matches += [(words, candidates, i) for i in q.find_phrase(words, any_number=True)]
+    for words, candidates in by_phrase.items():  # "no-show" is the value no_show
+        if len(words) > 1:
+            hyphenated = ("-".join(words),)
+            matches += [(hyphenated, candidates, i) for i in q.find_phrase(hyphenated, any_number=True)]
     for words, candidates, i in matches:
         if not all(q.free(j) for j in range(i, i + len(words))):
             continue  # a longer value already claimed these words
@@ -377,8 +386,11 @@ def pass_values(q: Question, index: SchemaIndex, plan: Plan) -> None:
             return -len(hits & mentioned)
 
         table, col, value = sorted(candidates, key=mention)[0]
-        negate = q.free(i - 1) and q.tokens[i - 1] in NEGATORS
-        q.claim(i - negate, i + len(words), "value")
+        j = i - 1  # "not cancelled", "not on phones"
+        while j >= 0 and q.free(j) and q.tokens[j] in ("on", "in", "at", "from", "by", "for", "of", "the", "a", "an"):
+            j -= 1
+        negate = q.free(j) and q.tokens[j] in NEGATORS
+        q.claim(j if negate else i, i + len(words), "value")
         existing = next((f for f in plan.filters if f.column is col and f.negate == negate), None)
         if existing is not None:
             existing.values.append(value)
@@ -539,7 +551,7 @@ def pass_date_words(q: Question, index: SchemaIndex, plan: Plan) -> None:
         return
     names = {w for t in index.tables for c in t.info.columns if is_date(c) for w in date_words(t, c)}
     for i, token in enumerate(q.tokens):
-        if q.roles[i] in (None, "value", "stop") and any(same_stem(token, w) for w in names):
+        if q.roles[i] in (None, "value", "stop", "column") and any(same_stem(token, w) for w in names):
             plan.date_words.append(token)
             if q.free(i):
                 q.claim(i, i + 1, "date column")

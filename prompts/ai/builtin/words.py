@@ -28,7 +28,7 @@ STOPWORDS = frozenset(
     occur occurred exist exists existing available recorded registered logged entered stored
     look looking interested wondering curious able possible one ones hey hi hello thanks thank
     break compare comparing comparison bring brings place places take takes took taken among belong belongs
-    belonging where still""".split()
+    belonging where still rated posted published""".split()
 )
 # a question asking to change data: the engine only reads (sources are attached read-only anyway)
 WRITE_WORDS = frozenset(
@@ -65,7 +65,7 @@ MONEY_WORDS = frozenset(
 MONEY_COLUMN_HINTS = (
     "amount", "total", "revenue", "sales", "subtotal", "value", "spend", "paid", "payment", "salary", "wage",
 )  # fmt: skip
-PRICE_COLUMN_HINTS = ("price", "cost", "fee")
+PRICE_COLUMN_HINTS = ("price", "cost", "fee", "rate", "fare", "tariff")
 QUANTITY_COLUMN_HINTS = ("quantity", "qty", "units", "count")
 
 MONTHS = {
