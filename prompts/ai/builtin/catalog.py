@@ -153,6 +153,7 @@ class SchemaIndex:
         self.tables = [Table(source, info) for source in catalogs for info in source.tables]
         # words of the question that name an event with a date of its own ("closed" -> closed_at)
         self.date_hints: tuple[str, ...] = ()
+        self._values: list[tuple[tuple[str, ...], Table, ColumnInfo, str]] | None = None
         self.edges: dict[str, list[Edge]] = {t.key: [] for t in self.tables}
         for table in self.tables:
             for col in table.info.columns:
@@ -209,7 +210,10 @@ class SchemaIndex:
         return found
 
     def values_in(self) -> list[tuple[tuple[str, ...], Table, ColumnInfo, str]]:
-        """Every known value as (words, table, column, value), longest phrases first."""
+        """Every known value as (words, table, column, value), longest phrases first (made once per
+        index: several passes of one question ask for it)."""
+        if self._values is not None:
+            return self._values
         out = []
         for table in self.tables:
             for col in table.info.columns:
@@ -218,6 +222,7 @@ class SchemaIndex:
                     if words and not all((w in STOPWORDS and w not in VERB_VALUES) or w.isdigit() for w in words):
                         out.append((words, table, col, str(value)))
         out.sort(key=lambda item: -len(item[0]))
+        self._values = out
         return out
 
     # --- column roles -------------------------------------------------------------------------------------

@@ -386,16 +386,27 @@ def pass_values(q: Question, index: SchemaIndex, plan: Plan) -> None:
             return -len(hits & mentioned)
 
         table, col, value = sorted(candidates, key=mention)[0]
-        j = i - 1  # "not cancelled", "not on phones"
-        while j >= 0 and q.free(j) and q.tokens[j] in ("on", "in", "at", "from", "by", "for", "of", "the", "a", "an"):
-            j -= 1
-        negate = q.free(j) and q.tokens[j] in NEGATORS
-        q.claim(j if negate else i, i + len(words), "value")
+        j = _negator_before(q, i, skipping=("on", "in", "at", "from", "by", "for", "of", *ARTICLES))
+        negate = j is not None  # "not cancelled", "not on phones"
+        q.claim(j if j is not None else i, i + len(words), "value")
         existing = next((f for f in plan.filters if f.column is col and f.negate == negate), None)
         if existing is not None:
             existing.values.append(value)
         else:
             plan.filters.append(Filter(table, col, [value], negate))
+
+
+ARTICLES = ("the", "a", "an")
+
+
+def _negator_before(
+    q: Question, i: int, *, skipping: tuple[str, ...], negators: tuple[str, ...] | set[str] = tuple(NEGATORS)
+) -> int | None:
+    """The index of a free negating word before token i ("not", "without"), over `skipping` words."""
+    j = i - 1
+    while j >= 0 and q.free(j) and q.tokens[j] in skipping:
+        j -= 1
+    return j if q.free(j) and q.tokens[j] in negators else None
 
 
 def pass_flags(q: Question, index: SchemaIndex, plan: Plan, *, mentioned_tables_only: bool = False) -> None:
@@ -417,11 +428,9 @@ def pass_flags(q: Question, index: SchemaIndex, plan: Plan, *, mentioned_tables_
             n = _flag_at(q, i, words)
             if n == 0:
                 continue
-            j = i - 1
-            while j >= 0 and q.free(j) and q.tokens[j] in ("a", "an", "the"):
-                j -= 1
-            negate = n < 0 or (q.free(j) and q.tokens[j] in (*NEGATORS, "no"))
-            q.claim(j if negate and n > 0 else i, i + abs(n), "value")
+            j = _negator_before(q, i, skipping=ARTICLES, negators=(*NEGATORS, "no"))  # "without a terrace"
+            negate = n < 0 or j is not None
+            q.claim(j if j is not None and n > 0 else i, i + abs(n), "value")
             plan.filters.append(Filter(table, col, ["false" if negate else "true"], op="flag"))
             break
 
